@@ -89,8 +89,9 @@ requirements:
   - passlib (C(python3-passlib)) on the target for O(format=htpasswd) with O(scheme=sha512_crypt).
   - bcrypt (C(python3-bcrypt)) on the target for O(scheme=bcrypt).
 notes:
-  - Run the task with C(no_log=true); O(entries) is already marked C(no_log) but the task's
-    other output (for example a failed template) might not be.
+  - The C(secret) of each entry is marked C(no_log) (not the whole O(entries) list, which
+    would mask the user names in the results). Still run the task with C(no_log=true):
+    a failed template in O(entries) could show a secret.
 seealso:
   - plugin: mcpsec.gateway.expand_policy
     plugin_type: filter
@@ -174,7 +175,9 @@ def main():
             scheme=dict(type='str', default='sha512_crypt', choices=list(SCHEMES)),
             rounds=dict(type='int'),
             entries=dict(
-                type='list', elements='dict', required=True, no_log=True,
+                # no_log on the secret only: on the whole list it would mask the user names
+                # in added/updated/removed and the diff too.
+                type='list', elements='dict', required=True,
                 options=dict(
                     name=dict(type='str', required=True),
                     secret=dict(type='str', required=True, no_log=True, aliases=['password', 'token']),

@@ -32,3 +32,8 @@ if not _importable():
     os.symlink(REPO, os.path.join(_root, 'ansible_collections', 'mcpsec', 'gateway'))
     sys.path.insert(0, _root)
     atexit.register(shutil.rmtree, _root, True)
+
+
+def pytest_configure(config):
+    # passlib 1.7.4 imports the stdlib crypt module (gone in 3.13, where passlib falls back).
+    config.addinivalue_line('filterwarnings', "ignore:'crypt' is deprecated:DeprecationWarning")
