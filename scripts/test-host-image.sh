@@ -64,6 +64,8 @@ chroot "$root" systemctl mask systemd-firstboot.service systemd-udevd.service sy
 printf 'mcpsec-test\n' >"$root/etc/hostname"
 chroot "$root" apt-get clean
 rm -rf "$root/var/lib/apt/lists/"*
+# Empty lists with a fresh mtime would make apt's cache_valid_time skip the update.
+touch -d @0 "$root/var/lib/apt/lists"
 
 log "importing as $IMAGE"
 tar -C "$root" -c . | docker import \
