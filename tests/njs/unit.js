@@ -1,0 +1,285 @@
+// Unit tests for the pure functions of roles/proxy/files/mcpsec.js, run with the njs CLI:
+//   njs -p roles/proxy/files tests/njs/unit.js <fixtures.json>
+// One line per case: "ok - <function>: <case>" or "not ok - ...". Any failure ends with an exception.
+import m from 'mcpsec.js';
+
+var fs = require('fs');
+var failures = 0;
+var total = 0;
+
+function report(name, pass, detail) {
+    total++;
+    if (pass) {
+        console.log('ok - ' + name);
+    } else {
+        failures++;
+        console.log('not ok - ' + name + (detail !== undefined ? ': ' + detail : ''));
+    }
+}
+
+function eq(name, got, want) {
+    var g = JSON.stringify(got);
+    var w = JSON.stringify(want);
+    report(name, g === w, 'got ' + g + ', want ' + w);
+}
+
+function bytes(arr) {
+    return Buffer.from(arr);
+}
+
+var POLICY = {
+    version: 1, auth_mode: 'bearer', resource: 'https://mcp.test/mcp',
+    resource_metadata_url: 'https://mcp.test/.well-known/oauth-protected-resource', scope: 'mcp:tools',
+    users: {alice: ['admin'], bob: ['reader', 'ghost'], carol: []},
+    roles: {admin: {all: true, tools: []}, reader: {all: false, tools: ['echo', 'get-sum']}},
+    tool_limits: {'slow-tool': {calls: 3, window: 60}},
+    allow_origins: ['https://claude.ai'], max_sessions_per_user: 2, oidc: null
+};
+
+/* ---- decodeUtf8 / parseBody ---- */
+eq('decodeUtf8: ascii', m.decodeUtf8(bytes([0x7b, 0x7d])), '{}');
+eq('decodeUtf8: 2-byte', m.decodeUtf8(bytes([0xc3, 0xa9])), '\u00e9');
+eq('decodeUtf8: 4-byte', m.decodeUtf8(bytes([0xf0, 0x9f, 0x98, 0x80])), '\ud83d\ude00');
+eq('decodeUtf8: overlong refused', m.decodeUtf8(bytes([0xc0, 0xaf])), null);
+eq('decodeUtf8: encoded surrogate refused', m.decodeUtf8(bytes([0xed, 0xa0, 0x80])), null);
+eq('decodeUtf8: above U+10FFFF refused', m.decodeUtf8(bytes([0xf4, 0x90, 0x80, 0x80])), null);
+eq('decodeUtf8: truncated refused', m.decodeUtf8(bytes([0x7b, 0xe2, 0x82])), null);
+eq('decodeUtf8: latin-1 byte refused', m.decodeUtf8(bytes([0x22, 0xe9, 0x22])), null);
+eq('decodeUtf8: BOM refused', m.decodeUtf8(bytes([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), null);
+eq('parseBody: empty', m.parseBody(Buffer.from('')).reason, 'empty_body');
+eq('parseBody: invalid utf8', m.parseBody(bytes([0x7b, 0xff, 0x7d])).reason, 'invalid_utf8');
+eq('parseBody: ok', m.parseBody(Buffer.from('{"a":1}')).value, {a: 1});
+
+/* ---- scanJson ---- */
+var scanCases = [
+    ['{}', null], ['[]', null], ['{"a":1,"b":[1,2,{"c":null}]}', null], [' {"a" : true } ', null],
+    ['"str"', null], ['-0.5e+10', null], ['{"a":"\\u00e9\\n\\"\\/"}', null],
+    ['{"a":1,"a":2}', 'duplicate_key'],
+    ['{"a":{"x":1,"x":1}}', 'duplicate_key'],
+    ['{"params":{"arguments":[{"k":1,"k":2}]}}', 'duplicate_key'],
+    ['{"name":1,"na\\u006de":2}', 'duplicate_key'],
+    ['{"\\u0061":1,"a":2}', 'duplicate_key'],
+    ['{"\\ud83d\\ude00":1,"\ud83d\ude00":2}', 'duplicate_key'],
+    ['{"__proto__":1,"__proto__":2}', 'duplicate_key'],
+    ['{"__proto__":1,"constructor":2,"toString":3}', null],
+    ['{"a":1,"A":2}', null],
+    ['{"a":{"b":1},"b":1}', null],
+    ['{"a":1}{"b":2}', 'invalid_json'], ['{"a":1,}', 'invalid_json'], ['[1,]', 'invalid_json'],
+    ['{a:1}', 'invalid_json'], ["{'a':1}", 'invalid_json'], ['{"a":01}', 'invalid_json'],
+    ['{"a":1.}', 'invalid_json'], ['{"a":.5}', 'invalid_json'], ['{"a":NaN}', 'invalid_json'],
+    ['{"a":"\t"}', 'invalid_json'], ['{"a":"\\x41"}', 'invalid_json'], ['{"a":"\\u12"}', 'invalid_json'],
+    ['{"a":"\\ud800"}', 'invalid_json'], ['{"a":"\\udc00\\ud800"}', 'invalid_json'],
+    ['{"a":tru}', 'invalid_json'], ['', 'invalid_json'], ['\u00a0{}', 'invalid_json'],
+    ['{"a":1', 'invalid_json'], ['"abc', 'invalid_json'], ['{"a":1}\u0000', 'invalid_json']
+];
+for (var i = 0; i < scanCases.length; i++) {
+    eq('scanJson: ' + JSON.stringify(scanCases[i][0]), m.scanJson(scanCases[i][0]), scanCases[i][1]);
+}
+var deep = '';
+for (i = 0; i < 70; i++) { deep += '['; }
+for (i = 0; i < 70; i++) { deep += ']'; }
+eq('scanJson: 70 levels deep refused', m.scanJson(deep), 'too_deep');
+var deep64 = '';
+for (i = 0; i < 31; i++) { deep64 += '{"a":'; }
+deep64 += '1';
+for (i = 0; i < 31; i++) { deep64 += '}'; }
+eq('parseStrictJson: 31 levels parse', m.parseStrictJson(deep64).reason, undefined);
+eq('scanJson: 32 levels refused', m.scanJson('[' + deep64 + ']'), 'too_deep');
+var big = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"s":"' +
+          'x'.repeat(95000) + '"}}}';
+eq('scanJson: 95 KB body', m.scanJson(big), null);
+
+/* ---- checkContentType ---- */
+eq('checkContentType: application/json', m.checkContentType('application/json'), null);
+eq('checkContentType: charset=utf-8', m.checkContentType('application/json; charset=utf-8'), null);
+eq('checkContentType: quoted UTF-8', m.checkContentType('Application/JSON;charset="UTF-8"'), null);
+eq('checkContentType: missing', m.checkContentType(undefined), 'content_type');
+eq('checkContentType: text/plain', m.checkContentType('text/plain'), 'content_type');
+eq('checkContentType: json suffix', m.checkContentType('application/json-seq'), 'content_type');
+eq('checkContentType: latin-1', m.checkContentType('application/json; charset=iso-8859-1'), 'charset');
+eq('checkContentType: utf-16', m.checkContentType('application/json; charset=utf-16'), 'charset');
+eq('checkContentType: other param', m.checkContentType('application/json; boundary=x'), 'content_type');
+
+/* ---- headers ---- */
+eq('protocolVersionKnown: 2025-06-18', m.protocolVersionKnown('2025-06-18'), true);
+eq('protocolVersionKnown: 2026-07-28', m.protocolVersionKnown('2026-07-28'), true);
+eq('protocolVersionKnown: 2099-01-01', m.protocolVersionKnown('2099-01-01'), false);
+eq('originAllowed: listed', m.originAllowed(POLICY, 'https://claude.ai'), true);
+eq('originAllowed: case', m.originAllowed(POLICY, 'HTTPS://Claude.AI'), true);
+eq('originAllowed: other', m.originAllowed(POLICY, 'https://evil.example'), false);
+eq('originAllowed: null', m.originAllowed(POLICY, 'null'), false);
+eq('parseBearer: token', m.parseBearer('Bearer abc.def'), 'abc.def');
+eq('parseBearer: lowercase scheme', m.parseBearer('bearer abc'), 'abc');
+eq('parseBearer: basic', m.parseBearer('Basic YTpi'), null);
+eq('parseBearer: absent', m.parseBearer(undefined), null);
+eq('parseBearer: empty token', m.parseBearer('Bearer '), false);
+eq('parseBearer: space inside', m.parseBearer('Bearer a b'), false);
+eq('parseBearer: control char', m.parseBearer('Bearer a\u0001b'), false);
+
+/* ---- classifyMessage ---- */
+function cls(text) { return m.classifyMessage(JSON.parse(text)); }
+var c = cls('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}');
+eq('classifyMessage: tools/call', [c.ok, c.kind, c.method, c.id, c.tool], [true, 'request', 'tools/call', 7, 'echo']);
+c = cls('{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"\\u0065cho"}}');
+eq('classifyMessage: escaped tool name decodes', c.tool, 'echo');
+eq('classifyMessage: batch', cls('[{"jsonrpc":"2.0","id":1,"method":"ping"}]').reason, 'batch');
+eq('classifyMessage: notification', cls('{"jsonrpc":"2.0","method":"notifications/initialized"}').kind, 'notification');
+eq('classifyMessage: response', cls('{"jsonrpc":"2.0","id":3,"result":{}}').kind, 'response');
+eq('classifyMessage: jsonrpc 1.0', cls('{"jsonrpc":"1.0","id":1,"method":"ping"}').ok, false);
+eq('classifyMessage: no jsonrpc', cls('{"id":1,"method":"ping"}').ok, false);
+eq('classifyMessage: id null', cls('{"jsonrpc":"2.0","id":null,"method":"ping"}').reason, 'invalid_id');
+eq('classifyMessage: id float', cls('{"jsonrpc":"2.0","id":1.5,"method":"ping"}').reason, 'invalid_id');
+eq('classifyMessage: id object', cls('{"jsonrpc":"2.0","id":{},"method":"ping"}').reason, 'invalid_id');
+eq('classifyMessage: params array', cls('{"jsonrpc":"2.0","id":1,"method":"ping","params":[]}').reason, 'invalid_params');
+eq('classifyMessage: tools/call no name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}').reason, 'invalid_params');
+eq('classifyMessage: tools/call name number', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}').reason, 'invalid_params');
+eq('classifyMessage: tools/call notification', cls('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}}').reason, 'invalid_params');
+eq('classifyMessage: method and result', cls('{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}').ok, false);
+eq('classifyMessage: result and error', cls('{"jsonrpc":"2.0","id":1,"result":{},"error":{}}').ok, false);
+eq('classifyMessage: string', cls('"x"').ok, false);
+eq('classifyMessage: __proto__ params name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"__proto__":{"name":"echo"}}}').reason, 'invalid_params');
+c = cls('{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}}');
+eq('classifyMessage: resources/read name', c.name, 'file:///a');
+
+/* ---- checkMcpHeaders ---- */
+c = cls('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}');
+eq('checkMcpHeaders: absent', m.checkMcpHeaders(c, undefined, undefined), null);
+eq('checkMcpHeaders: match', m.checkMcpHeaders(c, 'tools/call', 'echo'), null);
+eq('checkMcpHeaders: method differs', m.checkMcpHeaders(c, 'tools/list', undefined), 'mcp_method_mismatch');
+eq('checkMcpHeaders: name differs', m.checkMcpHeaders(c, 'tools/call', 'admin-tool'), 'mcp_name_mismatch');
+eq('checkMcpHeaders: name on ping', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"method":"ping"}'), undefined, 'x'), 'mcp_name_mismatch');
+eq('checkMcpHeaders: method on response', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"result":{}}'), 'ping', undefined), 'mcp_method_mismatch');
+
+/* ---- decisions ---- */
+eq('rolesOfUser: undefined roles dropped', m.rolesOfUser(POLICY, 'bob'), ['reader']);
+eq('rolesOfUser: unknown user', m.rolesOfUser(POLICY, 'mallory'), []);
+eq('rolesOfUser: __proto__ user', m.rolesOfUser(POLICY, '__proto__'), []);
+eq('knownRoles: prototype names dropped', m.knownRoles(POLICY, ['__proto__', 'constructor', 'toString', 'reader']), ['reader']);
+eq('toolAllowed: admin all', m.toolAllowed(POLICY, ['admin'], 'anything'), true);
+eq('toolAllowed: reader echo', m.toolAllowed(POLICY, ['reader'], 'echo'), true);
+eq('toolAllowed: reader admin-tool', m.toolAllowed(POLICY, ['reader'], 'admin-tool'), false);
+eq('toolAllowed: no roles', m.toolAllowed(POLICY, [], 'echo'), false);
+eq('toolAllowed: reader look-alike', m.toolAllowed(POLICY, ['reader'], 'ech\u043e'), false);
+eq('toolAllowed: constructor tool', m.toolAllowed(POLICY, ['reader'], 'constructor'), false);
+eq('toolLimit: configured', m.toolLimit(POLICY, 'slow-tool'), {calls: 3, window: 60});
+eq('toolLimit: none', m.toolLimit(POLICY, 'echo'), null);
+eq('toolLimit: __proto__', m.toolLimit(POLICY, '__proto__'), null);
+var w1 = m.windowKey('bob', 't', 60, 120000);
+var w2 = m.windowKey('bob', 't', 60, 179999);
+var w3 = m.windowKey('bob', 't', 60, 180000);
+eq('windowKey: same window same key', w1.key === w2.key, true);
+eq('windowKey: next window new key', w1.key !== w3.key, true);
+eq('windowKey: retryAfter', [w1.retryAfter, w2.retryAfter], [60, 1]);
+var digest = require('crypto').createHash('sha256').update('tok-bob-0123456789-0123456789-0123').digest('hex');
+var tokens = {alice: 'a'.repeat(64), bob: digest};
+eq('matchStaticToken: match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0123'), 'bob');
+eq('matchStaticToken: no match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0124'), null);
+eq('matchStaticToken: digest itself is not a token', m.matchStaticToken(tokens, digest), null);
+eq('ctEqual: equal', m.ctEqual('abc', 'abc'), true);
+eq('ctEqual: differ', m.ctEqual('abc', 'abd'), false);
+eq('ctEqual: prefix', m.ctEqual('abc', 'ab'), false);
+
+/* ---- responses ---- */
+eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});
+eq('bearerChallenge: plain', m.bearerChallenge(POLICY, null),
+   'Bearer resource_metadata="https://mcp.test/.well-known/oauth-protected-resource", scope="mcp:tools"');
+eq('bearerChallenge: error', m.bearerChallenge(POLICY, 'insufficient_scope').indexOf('Bearer error="insufficient_scope", ') === 0, true);
+
+/* ---- JWT / JWK ---- */
+var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));
+var rsaJwk = fx.jwks.keys[0];
+var ecJwk = fx.jwks.keys[1];
+var OIDC = {issuer: fx.issuer, audience: fx.audience, algorithms: ['RS256', 'ES256'], subject_claim: 'sub',
+            roles_claim: ['realm_access', 'roles'], leeway: 60, jwks_uri: null, discovery_url: ''};
+
+eq('b64urlDecode: valid', m.b64urlDecode('YWJj').toString(), 'abc');
+eq('b64urlDecode: padding refused', m.b64urlDecode('YWJj='), null);
+eq('b64urlDecode: + refused', m.b64urlDecode('a+b/'), null);
+eq('b64urlDecode: length%4==1 refused', m.b64urlDecode('YWJjZ'), null);
+eq('jwkUsable: RSA for RS256', m.jwkUsable(rsaJwk, 'RS256'), true);
+eq('jwkUsable: RSA for ES256', m.jwkUsable(rsaJwk, 'ES256'), false);
+eq('jwkUsable: EC for ES256', m.jwkUsable(ecJwk, 'ES256'), true);
+eq('jwkUsable: EC for RS256', m.jwkUsable(ecJwk, 'RS256'), false);
+eq('jwkUsable: RSA for HS256', m.jwkUsable(rsaJwk, 'HS256'), false);
+eq('jwkUsable: use=enc refused', m.jwkUsable(Object.assign({}, rsaJwk, {use: 'enc'}), 'RS256'), false);
+eq('jwkUsable: alg=RS512 refused', m.jwkUsable(Object.assign({}, rsaJwk, {alg: 'RS512'}), 'RS256'), false);
+eq('jwkUsable: private part refused', m.jwkUsable(Object.assign({}, rsaJwk, {d: 'AAAA'}), 'RS256'), false);
+eq('jwkUsable: short RSA refused', m.jwkUsable(Object.assign({}, rsaJwk, {n: rsaJwk.n.slice(0, 170)}), 'RS256'), false);
+eq('jwkUsable: P-384 refused', m.jwkUsable(Object.assign({}, ecJwk, {crv: 'P-384'}), 'ES256'), false);
+eq('jwkUsable: oct refused', m.jwkUsable({kty: 'oct', k: 'AAAA'}, 'RS256'), false);
+eq('usableKeys: filters', m.usableKeys({keys: [rsaJwk, ecJwk, {kty: 'oct', k: 'x'}]}, ['RS256']).length, 1);
+eq('usableKeys: not a JWKS', m.usableKeys([rsaJwk], ['RS256']), []);
+eq('claimAtPath: nested', m.claimAtPath({a: {b: [1]}}, ['a', 'b']), [1]);
+eq('claimAtPath: proto', m.claimAtPath({}, ['__proto__']), undefined);
+eq('claimAtPath: missing', m.claimAtPath({a: 1}, ['a', 'b']), undefined);
+eq('rolesFromClaims: array', m.rolesFromClaims({realm_access: {roles: ['a', 1, 'b']}}, ['realm_access', 'roles']), ['a', 'b']);
+eq('rolesFromClaims: space string', m.rolesFromClaims({scope: 'a b'}, ['scope']), ['a', 'b']);
+
+var N = fx.now;
+function claims(extra) {
+    return Object.assign({iss: fx.issuer, aud: fx.audience, sub: 'u', exp: N + 100}, extra || {});
+}
+eq('checkClaims: ok', m.checkClaims(claims(), OIDC, N), null);
+eq('checkClaims: aud array', m.checkClaims(claims({aud: ['x', fx.audience]}), OIDC, N), null);
+eq('checkClaims: wrong iss', m.checkClaims(claims({iss: 'https://evil'}), OIDC, N), 'bad_iss');
+eq('checkClaims: wrong aud', m.checkClaims(claims({aud: 'https://other'}), OIDC, N), 'bad_aud');
+eq('checkClaims: aud missing', m.checkClaims(claims({aud: undefined}), OIDC, N), 'bad_aud');
+eq('checkClaims: no exp', m.checkClaims(claims({exp: undefined}), OIDC, N), 'no_exp');
+eq('checkClaims: exp string', m.checkClaims(claims({exp: String(N + 100)}), OIDC, N), 'no_exp');
+eq('checkClaims: expired beyond leeway', m.checkClaims(claims({exp: N - 61}), OIDC, N), 'expired');
+eq('checkClaims: expired within leeway', m.checkClaims(claims({exp: N - 59}), OIDC, N), null);
+eq('checkClaims: nbf future', m.checkClaims(claims({nbf: N + 61}), OIDC, N), 'not_yet_valid');
+eq('checkClaims: nbf within leeway', m.checkClaims(claims({nbf: N + 59}), OIDC, N), null);
+eq('checkClaims: no sub', m.checkClaims(claims({sub: undefined}), OIDC, N), 'no_subject');
+eq('checkClaims: empty sub', m.checkClaims(claims({sub: ''}), OIDC, N), 'no_subject');
+
+var H = function(h) { return m.selectKeys(h, fx.jwks.keys, ['RS256', 'ES256']); };
+eq('selectKeys: RS256 kid', H({alg: 'RS256', kid: 'rsa-1'}).keys.length, 1);
+eq('selectKeys: alg none', H({alg: 'none', kid: 'rsa-1'}).reason, 'alg_not_allowed');
+eq('selectKeys: HS256', H({alg: 'HS256', kid: 'rsa-1'}).reason, 'alg_not_allowed');
+eq('selectKeys: ES256 naming RSA kid', H({alg: 'ES256', kid: 'rsa-1'}).reason, 'no_matching_key');
+eq('selectKeys: unknown kid', H({alg: 'RS256', kid: 'nope'}).reason, 'unknown_kid');
+eq('selectKeys: policy allows only ES256', m.selectKeys({alg: 'RS256', kid: 'rsa-1'}, fx.jwks.keys, ['ES256']).reason, 'alg_not_allowed');
+eq('selectKeys: no kid, one RSA key', H({alg: 'RS256'}).keys.length, 1);
+eq('selectKeys: crit', H({alg: 'RS256', kid: 'rsa-1', crit: ['x']}).reason, 'crit_header');
+eq('selectKeys: typ at+jwt', H({alg: 'RS256', kid: 'rsa-1', typ: 'at+jwt'}).alg, 'RS256');
+eq('selectKeys: kid number', H({alg: 'RS256', kid: 1}).reason, 'bad_kid');
+eq('decodeJwt: two parts', m.decodeJwt('a.b').reason, 'malformed_token');
+eq('decodeJwt: bad base64url', m.decodeJwt('a+.b.c').reason, 'malformed_token');
+
+var expect = {
+    rs256_reader: null, rs256_admin: null, es256_reader: null, rs256_aud_array: null, rs256_noroles: null,
+    rs256_proto_roles: null, rs256_nbf_past: null,
+    rs256_rotated: 'unknown_kid', expired: 'expired', nbf_future: 'not_yet_valid', wrong_iss: 'bad_iss',
+    wrong_aud: 'bad_aud', no_exp: 'no_exp', string_exp: 'no_exp', no_sub: 'no_subject',
+    alg_none: 'malformed_token', alg_none_nokid: 'malformed_token',  // empty signature hs256_pubkey_pem: 'alg_not_allowed',
+    hs256_empty_key: 'alg_not_allowed', unknown_kid: 'unknown_kid', unpublished_key_known_kid: 'bad_signature',
+    es256_with_rsa_kid: 'no_matching_key', rs256_with_ec_kid: 'no_matching_key', es256_der_sig: 'bad_signature',
+    crit_header: 'crit_header', bad_typ: 'bad_typ', tampered_payload: 'bad_signature',
+    duplicate_claim: 'malformed_token'
+};
+
+async function jwtCases() {
+    var names = Object.keys(expect);
+    for (var i = 0; i < names.length; i++) {
+        var res = await m.verifyJwt(fx.tokens[names[i]], fx.jwks.keys, OIDC, Date.now() / 1000);
+        eq('verifyJwt: ' + names[i], res.reason ? res.reason : null, expect[names[i]]);
+    }
+    var rot = await m.verifyJwt(fx.tokens.rs256_rotated, fx.jwks_rotated.keys, OIDC, Date.now() / 1000);
+    eq('verifyJwt: rotated key after refetch', rot.reason ? rot.reason : null, null);
+    var only = await m.verifyJwt(fx.tokens.es256_reader, fx.jwks.keys,
+                                 Object.assign({}, OIDC, {algorithms: ['RS256']}), Date.now() / 1000);
+    eq('verifyJwt: ES256 outside the allow-list', only.reason, 'alg_not_allowed');
+    var ok = await m.verifyJwt(fx.tokens.rs256_admin, fx.jwks.keys, OIDC, Date.now() / 1000);
+    eq('verifyJwt: roles from dotted path', m.rolesFromClaims(ok.claims, OIDC.roles_claim), ['admin']);
+}
+
+jwtCases().then(function() {
+    console.log('UNIT ' + (total - failures) + '/' + total + ' passed');
+    if (failures > 0) {
+        throw new Error(failures + ' unit test(s) failed');
+    }
+}).catch(function(e) {
+    console.log('not ok - unit runner: ' + e.message);
+    throw e;
+});
