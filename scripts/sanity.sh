@@ -37,6 +37,8 @@ mkdir -p "$tree"
 done | xargs -0 -r cp -P --parents -t "$tree")
 # ansible-test only looks at files git knows about when the tree is a git work tree.
 git -C "$tree" init -q
+# ...and it counts untracked files too: keep its own output (venvs under tests/output) out.
+printf '/tests/output/\n' >> "$tree/.git/info/exclude"
 git -C "$tree" add -A
 echo "sanity: testing $namespace.$name in $tree" >&2
 

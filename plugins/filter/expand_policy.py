@@ -9,10 +9,10 @@ DOCUMENTATION = r"""
 name: expand_policy
 short_description: Validate C(mcpsec_policy) and expand it into what the roles render
 version_added: 0.1.0
-author: mcpsec.gateway contributors
+author: mcpsec.gateway maintainers (@mcpsec)
 description:
   - Validates the one shared input of the collection, C(mcpsec_policy), and returns the
-    expanded structure described in C(docs/expanded-policy.md): nginx server name and port,
+    expanded structure described in C(docs/expanded-policy.md) - nginx server name and port,
     RFC 9728 metadata, rate-limit zones, the credential lists for
     M(mcpsec.gateway.credential_file) and the secret-free C(njs_policy) document.
   - Every problem is collected and reported in one error, one line per problem, each line

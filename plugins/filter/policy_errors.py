@@ -9,10 +9,10 @@ DOCUMENTATION = r"""
 name: policy_errors
 short_description: List the problems in C(mcpsec_policy) without failing
 version_added: 0.1.0
-author: mcpsec.gateway contributors
+author: mcpsec.gateway maintainers (@mcpsec)
 description:
-  - Runs the same validation as M(mcpsec.gateway.expand_policy#filter) and returns the list of
-    problems, one string per problem (C(<key path>: <problem>; <fix>)). The list is empty when
+  - Runs the same validation as P(mcpsec.gateway.expand_policy#filter) and returns the list of
+    problems, one string per problem, each C(<key path>) then the problem and the fix. The list is empty when
     the policy is valid. Useful in C(ansible.builtin.assert) or to show every problem in a
     pre-flight report. Secrets never appear in the messages.
 positional: _input

@@ -10,11 +10,12 @@ DOCUMENTATION = r"""
 module: credential_file
 short_description: Manage the htpasswd and token-digest files nginx/njs authenticate against
 version_added: 0.1.0
-author: mcpsec.gateway contributors
+author: mcpsec.gateway maintainers (@mcpsec)
 description:
   - Writes the complete list of users of an C(htpasswd) file (C(name:hash), read by nginx's
     C(auth_basic_user_file) with crypt(3)) or of a token-digest JSON file
-    (C({"user": "<sha256 hex of the token>"}), keys sorted, read by the njs module).
+    (a JSON object mapping each user to the SHA-256 hex digest of its token, keys sorted,
+    read by the njs module).
   - Users not in O(entries) are removed. An htpasswd entry whose hash still verifies its
     secret (with the requested O(scheme) and O(rounds)) is kept byte for byte, so a second
     run changes nothing and changing one password rewrites only that user's line.
@@ -57,7 +58,7 @@ options:
     description:
       - The complete list of users. Each item needs C(name) and C(secret); C(password) and
         C(token) are accepted as aliases of C(secret), so the C(htpasswd_users) and
-        C(token_users) lists of the M(mcpsec.gateway.expand_policy#filter) filter can be
+        C(token_users) lists of the P(mcpsec.gateway.expand_policy#filter) filter can be
         passed unchanged.
       - An empty list leaves a file with no users (nobody can log in).
     type: list
@@ -90,7 +91,7 @@ requirements:
   - bcrypt (C(python3-bcrypt)) on the target for O(scheme=bcrypt).
 notes:
   - The C(secret) of each entry is marked C(no_log) (not the whole O(entries) list, which
-    would mask the user names in the results). Still run the task with C(no_log=true):
+    would mask the user names in the results). Still run the task with C(no_log=true), as
     a failed template in O(entries) could show a secret.
 seealso:
   - plugin: mcpsec.gateway.expand_policy

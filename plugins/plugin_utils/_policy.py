@@ -19,10 +19,7 @@ import json
 import re
 import unicodedata
 
-try:
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover - Python 2 is not supported on the controller
-    from collections import Mapping, Sequence  # type: ignore
+from collections.abc import Mapping, Sequence
 
 ROOT = 'mcpsec_policy'
 
@@ -165,6 +162,16 @@ class _Ctx(object):
     def raw(self, line):
         self.errors.append(line)
 
+    def broken(self, path, exc):
+        # Only undefined-variable errors are quoted: they name a variable, never a value.
+        name = type(exc).__name__
+        detail = name
+        if 'Undefined' in name or 'Marker' in name:
+            text = ' '.join(str(exc).split())
+            if text:
+                detail = '%s: %s' % (name, text if len(text) <= 120 else text[:120] + '...')
+        self.err(path, 'cannot be evaluated (%s)' % detail, 'define the variables it refers to')
+
     # -- structural helpers -------------------------------------------------------
     def undefined(self, path, value):
         if value is _BROKEN:
@@ -196,8 +203,7 @@ class _Ctx(object):
             try:
                 result[raw_key] = value[raw_key]
             except Exception as exc:  # a lazily templated value that fails (e.g. undefined)
-                self.err(_key(path, raw_key), 'cannot be evaluated (%s)' % type(exc).__name__,
-                         'define the variables it refers to')
+                self.broken(_key(path, raw_key), exc)
                 result[raw_key] = _BROKEN
         return result
 
@@ -222,8 +228,7 @@ class _Ctx(object):
             try:
                 result.append((raw_key, value[raw_key]))
             except Exception as exc:
-                self.err(_key(path, raw_key), 'cannot be evaluated (%s)' % type(exc).__name__,
-                         'define the variables it refers to')
+                self.broken(_key(path, raw_key), exc)
         return result
 
     def seq(self, path, value, example):
@@ -237,8 +242,7 @@ class _Ctx(object):
             try:
                 items.append(value[index])
             except Exception as exc:
-                self.err(_idx(path, index), 'cannot be evaluated (%s)' % type(exc).__name__,
-                         'define the variables it refers to')
+                self.broken(_idx(path, index), exc)
                 items.append(_MISSING)
         return items
 
