@@ -20,7 +20,8 @@ if [[ -z "$ansible_test" ]]; then
   fi
 fi
 # The venv's python3.11 must be first on PATH: ansible-test --python 3.11 looks it up there.
-export PATH="$(dirname "$ansible_test"):$PATH"
+venv_bin=$(dirname "$ansible_test")
+export PATH="$venv_bin:$PATH"
 
 namespace=$(awk '/^namespace:/ {print $2}' "$repo/galaxy.yml")
 name=$(awk '/^name:/ {print $2}' "$repo/galaxy.yml")
@@ -47,7 +48,7 @@ echo "sanity: testing $namespace.$name in $tree" >&2
 # yet, cache a stand-in that bootstraps pip from the interpreter's own ensurepip and then
 # installs the requested packages from the configured index (PyPI). A real cached
 # get-pip script is left alone.
-pip_version=$("$(dirname "$ansible_test")/python" - <<'PY'
+pip_version=$("$venv_bin/python" - <<'PY'
 import types
 from ansible_test._internal.python_requirements import get_venv_packages
 print(get_venv_packages(types.SimpleNamespace(version='3.11'))['pip'])
