@@ -57,20 +57,33 @@ _value:
   type: dict
 """
 
+import re
+
 from ansible.errors import AnsibleFilterError
+from ansible.release import __version__ as ansible_version
 
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy import (
     PolicyError,
     expand_policy as _expand_policy,
 )
 
+# Before 2.19 a plain str returned by a filter may be templated again when it is used
+# later, so a password containing "{#" could be mangled: mark the output unsafe there.
+# From 2.19 on, data tagging never treats filter output as a template.
+_WRAP = tuple(int(x) for x in re.findall(r'\d+', ansible_version)[:2]) < (2, 19)
+if _WRAP:
+    from ansible.utils.unsafe_proxy import wrap_var
+else:
+    wrap_var = None
+
 
 def expand_policy(policy):
     try:
-        return _expand_policy(policy)
+        expanded = _expand_policy(policy)
     except PolicyError as exc:
         # "from None": the core's traceback adds nothing and must not carry values along.
         raise AnsibleFilterError(str(exc)) from None
+    return wrap_var(expanded) if _WRAP else expanded
 
 
 class FilterModule(object):
