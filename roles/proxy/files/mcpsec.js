@@ -891,8 +891,8 @@ function setVar(r, name, value) {
 function send(r, status, reason, body, headers) {
     setVar(r, 'mcpsec_decision', 'deny');
     setVar(r, 'mcpsec_reason', reason);
+    /* Cache-Control: no-store comes from the server's security headers */
     r.headersOut['Content-Type'] = 'application/json';
-    r.headersOut['Cache-Control'] = 'no-store';
     if (headers) {
         var names = Object.keys(headers);
         for (var i = 0; i < names.length; i++) {
