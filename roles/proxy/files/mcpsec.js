@@ -43,6 +43,16 @@ function hasOwn(o, k) {
     return o !== null && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, k);
 }
 
+/* Membership by index: arrays from js_preload_object lack Array.prototype methods. */
+function includes(arr, v) {
+    for (var i = 0; i < arr.length; i++) {
+        if (arr[i] === v) {
+            return true;
+        }
+    }
+    return false;
+}
+
 function isPlainObject(v) {
     return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -410,7 +420,7 @@ function checkContentType(ct) {
 }
 
 function protocolVersionKnown(v) {
-    return KNOWN_PROTOCOL_VERSIONS.indexOf(v) >= 0;
+    return includes(KNOWN_PROTOCOL_VERSIONS, v);
 }
 
 function originAllowed(policy, origin) {
@@ -716,7 +726,7 @@ function decodeJwt(token) {
 /* Which keys may verify this token: alg from the policy allow-list, key from the JWKS. */
 function selectKeys(header, keys, algorithms) {
     var alg = header.alg;
-    if (typeof alg !== 'string' || algorithms.indexOf(alg) < 0 || !hasOwn(JWT_ALGS, alg)) {
+    if (typeof alg !== 'string' || !includes(algorithms, alg) || !hasOwn(JWT_ALGS, alg)) {
         return {reason: 'alg_not_allowed'};
     }
     if (hasOwn(header, 'crit')) {

@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""nginx-level cases for the njs enforcement point, raw HTTP on 127.0.0.1:8080.
+
+Usage: http_cases.py <basic|bearer|oidc> <fixtures-dir>
+Prints one line per case ("ok - ..." / "not ok - ..."); exits 1 on any failure.
+Runs inside the disposable test container (see run.sh); traffic stays on loopback.
+"""
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+MODE, FIX = sys.argv[1], sys.argv[2]
+SECRETS = json.load(open('/opt/mcpsec-test/secrets-%s.json' % MODE))
+FX = json.load(open(os.path.join(FIX, 'fixtures.json')))
+AUDIT = '/var/log/nginx/mcpsec-audit.log'
+RESOURCE_METADATA = 'https://mcp.test/.well-known/oauth-protected-resource'
+FAILED = []
+MCP_REQUESTS = [0]
+
+
+def report(name, ok, detail=''):
+    line = '%s - [%s] %s' % ('ok' if ok else 'not ok', MODE, name)
+    if not ok:
+        FAILED.append(name)
+        line += ' :: ' + str(detail)[:400]
+    print(line, flush=True)
+
+
+class Resp(object):
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def h(self, name):
+        vals = self.hs(name)
+        return vals[0] if vals else None
+
+    def hs(self, name):
+        return [v for k, v in self.headers if k == name.lower()]
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def __repr__(self):
+        return '%s %s %r' % (self.status, self.headers, self.body[:300])
+
+
+def http(method, path='/mcp', headers=(), body=None, src='127.0.0.1', port=8080, raw=None):
+    if path == '/mcp':
+        MCP_REQUESTS[0] += 1
+    if raw is None:
+        lines = ['%s %s HTTP/1.1' % (method, path), 'Host: mcp.test', 'Connection: close']
+        names = [k.lower() for k, _v in headers]
+        for k, v in headers:
+            lines.append('%s: %s' % (k, v))
+        if body is not None and 'content-length' not in names and 'transfer-encoding' not in names:
+            lines.append('Content-Length: %d' % len(body))
+        raw = '\r\n'.join(lines).encode('latin-1') + b'\r\n\r\n' + (body or b'')
+    s = socket.create_connection(('127.0.0.1', port), timeout=15, source_address=(src, 0))
+    s.sendall(raw)
+    data = b''
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _sep, rest = data.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    status = int(lines[0].split(' ')[1]) if lines and lines[0].startswith('HTTP/') else 0
+    hdrs = []
+    for line in lines[1:]:
+        k, _s, v = line.partition(':')
+        hdrs.append((k.strip().lower(), v.strip()))
+    if ('transfer-encoding', 'chunked') in hdrs:
+        body_out = b''
+        while rest:
+            size_line, _s, rest = rest.partition(b'\r\n')
+            size = int(size_line.split(b';')[0] or b'0', 16)
+            if size == 0:
+                break
+            body_out += rest[:size]
+            rest = rest[size + 2:]
+        rest = body_out
+    return Resp(status, hdrs, rest)
+
+
+def cred(user):
+    if MODE == 'basic':
+        return ('Authorization', 'Basic ' + base64.b64encode(
+            ('%s:%s' % (user, SECRETS['passwords'][user])).encode()).decode())
+    if MODE == 'bearer':
+        return ('Authorization', 'Bearer ' + SECRETS['tokens'][user])
+    return ('Authorization', 'Bearer ' + FX['tokens'][user])
+
+
+def rpc(method, params=None, id_=1):
+    msg = {'jsonrpc': '2.0', 'id': id_, 'method': method}
+    if params is not None:
+        msg['params'] = params
+    return json.dumps(msg).encode()
+
+
+def call(tool, id_=1, args=None):
+    return rpc('tools/call', {'name': tool, 'arguments': args or {}}, id_)
+
+
+JSON_HEADERS = [('Content-Type', 'application/json'), ('Accept', 'application/json, text/event-stream')]
+
+
+def post(user, body, extra=(), sid=None, ctype=True, src='127.0.0.1'):
+    headers = []
+    if user is not None:
+        headers.append(cred(user))
+    if ctype:
+        headers += JSON_HEADERS
+    if sid:
+        headers.append(('Mcp-Session-Id', sid))
+    headers += list(extra)
+    return http('POST', headers=headers, body=body, src=src)
+
+
+def initialize(user, src='127.0.0.1'):
+    r = post(user, rpc('initialize', {'protocolVersion': '2025-06-18', 'capabilities': {},
+                                      'clientInfo': {'name': 't', 'version': '1'}}), src=src)
+    return r, r.h('mcp-session-id')
+
+
+def is_rpc_error(r, id_=None):
+    j = r.json()
+    return isinstance(j, dict) and j.get('jsonrpc') == '2.0' and 'error' in j and j.get('id') == id_
+
+
+def expect(name, r, status, id_=None, rpc_body=True):
+    ok = r.status == status and (not rpc_body or is_rpc_error(r, id_))
+    report(name, ok, r)
+    return ok
+
+
+def challenge_ok(r, error=None):
+    chs = r.hs('www-authenticate')
+    bearer = [c for c in chs if c.startswith('Bearer ')]
+    if len(bearer) != 1 or ('resource_metadata="%s"' % RESOURCE_METADATA) not in bearer[0]:
+        return False
+    if error is None and 'error=' in bearer[0]:
+        return False
+    if error is not None and ('error="%s"' % error) not in bearer[0]:
+        return False
+    if MODE == 'basic' and not any(c.startswith('Basic realm=') for c in chs):
+        return False
+    return True
+
+
+def expect_401(name, r, error=None):
+    report(name, r.status == 401 and challenge_ok(r, error) and is_rpc_error(r, None), r)
+
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True)
+
+
+# ---------------------------------------------------------------------------
+def common_cases(admin, reader, noroles):
+    """Cases that hold in every auth mode; users are given per mode."""
+    r = http('GET', '/.well-known/oauth-protected-resource')
+    j = r.json() or {}
+    report('metadata: RFC 9728 document', r.status == 200 and j.get('resource') == 'https://mcp.test/mcp'
+           and j.get('bearer_methods_supported') == ['header'] and 'json' in (r.h('content-type') or ''), r)
+    r2 = http('GET', '/.well-known/oauth-protected-resource/mcp')
+    report('metadata: path-inserted form', r2.status == 200 and r2.json() == j, r2)
+
+    for m in ('POST', 'GET', 'DELETE'):
+        expect_401('401 without credentials: %s' % m,
+                   http(m, headers=JSON_HEADERS, body=rpc('ping') if m == 'POST' else None))
+
+    r, sid = initialize(admin)
+    seen = ((r.json() or {}).get('result') or {}).get('seen') or {}
+    report('initialize: 200 with a session id', r.status == 200 and bool(sid), r)
+    report('upstream: Authorization stripped', r.status == 200 and seen.get('authorization') is None, seen)
+    report('upstream: X-Mcpsec-Subject is the subject', seen.get('subject') is not None and len(seen['subject']) == 1, seen)
+    report('upstream: path is the backend path', seen.get('path') == '/mcp', seen)
+    report('upstream: X-Powered-By hidden', r.h('x-powered-by') is None, r)
+    subject_admin = (seen.get('subject') or [None])[0]
+
+    body = call('echo', 5, {'text': 'h\u00e9llo \\u0041', 'n': [1, 2.5e3]})
+    r = post(admin, body, sid=sid, extra=[('X-Mcpsec-Subject', 'mallory'), ('x-mcpsec-subject', 'eve'),
+                                           ('Cookie', 'a=b')])
+    seen = ((r.json() or {}).get('result') or {}).get('seen') or {}
+    report('upstream: client X-Mcpsec-Subject replaced', r.status == 200 and seen.get('subject') == [subject_admin], seen)
+    report('upstream: Cookie stripped', seen.get('cookie') is None, seen)
+    report('upstream: body forwarded byte-for-byte', seen.get('body_sha256') == hashlib.sha256(body).hexdigest(), seen)
+
+    r = post(admin, call('admin-only-tool', 6), sid=sid)
+    report('admin role (all tools): admin-only-tool allowed', r.status == 200, r)
+
+    r, rsid = initialize(reader)
+    report('reader: initialize', r.status == 200 and bool(rsid), r)
+    report('reader: echo allowed', post(reader, call('echo', 2), sid=rsid).status == 200)
+    r = post(reader, call('admin-only-tool', 3), sid=rsid)
+    ok = r.status == 403 and is_rpc_error(r, 3) and any(
+        'error="insufficient_scope"' in c and RESOURCE_METADATA in c for c in r.hs('www-authenticate'))
+    report('reader: admin-only-tool 403 insufficient_scope with the request id', ok, r)
+    r = post(reader, b'{"jsonrpc":"2.0","id":"e1","method":"tools/call","params":{"name":"\\u0065cho"}}', sid=rsid)
+    report('\\u-escaped tool name authorised as what it decodes to (echo)', r.status == 200, r)
+    r = post(reader, b'{"jsonrpc":"2.0","id":"e2","method":"tools/call","params":{"name":"\\u0061dmin-only-tool"}}', sid=rsid)
+    expect('\\u-escaped admin-only-tool refused', r, 403, 'e2')
+    r = post(reader, call('ech\u043e', 4), sid=rsid)
+    expect('unicode look-alike tool name refused', r, 403, 4)
+    r = post(reader, call('constructor', 7), sid=rsid)
+    expect('tool named constructor refused', r, 403, 7)
+    r, nsid = initialize(noroles)
+    r = post(noroles, call('echo', 8), sid=nsid)
+    expect('user without roles: echo refused', r, 403, 8)
+    report('user without roles: tools/list allowed', post(noroles, rpc('tools/list', {}, 9), sid=nsid).status == 200)
+
+    # --- fail closed on the body ---
+    cases = [
+        ('batch array', b'[' + rpc('ping') + b']'),
+        ('duplicate key at top level', b'{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/list"}'),
+        ('duplicate params.name', b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin-only-tool"}}'),
+        ('duplicate via \\u-escaped key', b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","na\\u006de":"admin-only-tool"}}'),
+        ('duplicate key deep in arguments', b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[{"x":1,"x":2}]}}}'),
+        ('invalid JSON', b'{"jsonrpc":"2.0","id":1,'),
+        ('trailing garbage', rpc('ping') + b'x'),
+        ('two JSON values', rpc('ping') + rpc('ping')),
+        ('invalid UTF-8 byte', b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\xff"}}'),
+        ('overlong UTF-8', b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\xc0\xaf"}}'),
+        ('UTF-8 BOM', b'\xef\xbb\xbf' + rpc('ping')),
+        ('lone surrogate escape', b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":"\\ud800"}}'),
+        ('deep nesting', b'{"jsonrpc":"2.0","id":1,"method":"ping","params":' + b'{"a":' * 40 + b'1' + b'}' * 40 + b'}'),
+        ('jsonrpc 1.0', b'{"jsonrpc":"1.0","id":1,"method":"ping"}'),
+        ('id null', b'{"jsonrpc":"2.0","id":null,"method":"ping"}'),
+        ('tools/call without name', b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}'),
+        ('tools/call as notification', b'{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}}'),
+        ('empty body', b''),
+    ]
+    for name, body in cases:
+        expect('400 %s' % name, post(reader, body, sid=rsid), 400,
+               1 if name in ('tools/call without name', 'jsonrpc 1.0') else None)
+
+    hdr_cases = [
+        ('Content-Encoding: gzip', [('Content-Encoding', 'gzip')], True),
+        ('Content-Encoding: identity', [('Content-Encoding', 'identity')], True),
+        ('Content-Type text/plain', [('Content-Type', 'text/plain')], False),
+        ('no Content-Type', [], False),
+        ('charset=iso-8859-1', [('Content-Type', 'application/json; charset=iso-8859-1')], False),
+        ('charset=utf-16', [('Content-Type', 'application/json; charset=utf-16')], False),
+        ('MCP-Protocol-Version unknown', [('MCP-Protocol-Version', '2099-01-01')], True),
+        ('Mcp-Method disagrees', [('Mcp-Method', 'tools/list')], True),
+        ('Mcp-Name disagrees', [('Mcp-Method', 'tools/call'), ('Mcp-Name', 'admin-only-tool')], True),
+        ('Mcp-Session-Id repeated', [('Mcp-Session-Id', rsid)], True),
+    ]
+    for name, extra, with_ct in hdr_cases:
+        headers = [cred(reader)] + (JSON_HEADERS if with_ct else [('Accept', 'application/json, text/event-stream')])
+        headers += [('Mcp-Session-Id', rsid)] + extra
+        r = http('POST', headers=headers, body=call('echo', 11))
+        expect('400 %s' % name, r, 400, 11 if name.startswith('Mcp-') and 'repeated' not in name else None)
+    r = post(reader, call('echo', 12), sid=rsid, ctype=False,
+             extra=[('Content-Type', 'Application/JSON; charset="UTF-8"'), ('MCP-Protocol-Version', '2025-11-25'),
+                    ('Mcp-Method', 'tools/call'), ('Mcp-Name', 'echo'), ('Origin', 'https://claude.ai')])
+    report('200 matching Mcp-Method/Mcp-Name, known version, allowed Origin, charset="UTF-8"', r.status == 200, r)
+    expect('403 Origin not allowed', post(reader, call('echo', 13), sid=rsid, extra=[('Origin', 'https://evil.example')]), 403)
+    expect('403 Origin null', post(reader, call('echo', 14), sid=rsid, extra=[('Origin', 'null')]), 403)
+
+    big = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"s":"' + b'x' * 120000 + b'"}}}'
+    expect('413 body over the limit (Content-Length)', post(reader, big, sid=rsid), 413)
+    chunked = b''.join(b'%x\r\n%s\r\n' % (len(big[i:i + 8192]), big[i:i + 8192]) for i in range(0, len(big), 8192)) + b'0\r\n\r\n'
+    r = post(reader, chunked, sid=rsid, extra=[('Transfer-Encoding', 'chunked')])
+    expect('413 body over the limit (chunked)', r, 413)
+    near = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"s":"' + b'x' * 95000 + b'"}}}'
+    r = post(reader, near, sid=rsid)
+    report('95 KB body inspected in memory and forwarded', r.status == 200, r)
+    small = [near[i:i + 1000] for i in range(0, len(near), 1000)]
+    chunked = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in small) + b'0\r\n\r\n'
+    r = post(reader, chunked, sid=rsid, extra=[('Transfer-Encoding', 'chunked')])
+    report('95 KB chunked body in 95 chunks inspected and forwarded', r.status == 200, r)
+
+    r = http('PUT', headers=[cred(reader)] + JSON_HEADERS, body=rpc('ping'))
+    expect('405 PUT', r, 405)
+    report('405 carries Allow', 'POST' in (r.h('allow') or ''), r)
+
+    # --- sessions ---
+    expect('404 session id of another subject (POST)', post(reader, rpc('ping', None, 20), sid=sid), 404)
+    expect('404 session id of another subject (GET)', http('GET', headers=[cred(reader), ('Accept', 'text/event-stream'),
+                                                                           ('Mcp-Session-Id', sid)]), 404)
+    expect('404 unknown session id', post(reader, rpc('ping', None, 21), sid='0b5c1a3e-0000-4000-8000-000000000000'), 404)
+    expect('400 malformed session id', post(reader, rpc('ping', None, 22), sid='a b'), 400)
+    expect('400 GET without a session id', http('GET', headers=[cred(reader), ('Accept', 'text/event-stream')]), 400)
+    r = http('GET', headers=[cred(reader), ('Accept', 'text/event-stream'), ('Mcp-Session-Id', rsid)])
+    report('GET stream on own session', r.status == 200 and b'event: message' in r.body, r)
+    r = post(reader, b'{"jsonrpc":"2.0","method":"notifications/initialized"}', sid=rsid)
+    report('notification passes (202)', r.status == 202, r)
+    r = post(reader, b'{"jsonrpc":"2.0","id":"s1","result":{}}', sid=rsid)
+    report('client response message passes', r.status == 202, r)
+    expect('404 DELETE of another subject\'s session', http('DELETE', headers=[cred(reader), ('Mcp-Session-Id', sid)]), 404)
+    r = http('DELETE', headers=[cred(admin), ('Mcp-Session-Id', sid)])
+    report('DELETE own session', r.status == 200, r)
+    expect('404 after DELETE the binding is gone', post(admin, rpc('ping', None, 23), sid=sid), 404)
+
+    # session cap (max_sessions_per_user = 2): reader holds rsid already
+    r1, s1 = initialize(reader)
+    r2, _s2 = initialize(reader)
+    report('session cap: second session allowed', r1.status == 200, r1)
+    report('session cap: third session 429 with Retry-After',
+           r2.status == 429 and r2.h('retry-after') is not None and is_rpc_error(r2, 1), r2)
+    http('DELETE', headers=[cred(reader), ('Mcp-Session-Id', s1)])
+    r3, s3 = initialize(reader)
+    report('session cap: DELETE releases a slot', r3.status == 200 and bool(s3), r3)
+
+    # per user per tool (slow-tool: 3 calls per 60 s)
+    codes = [post(reader, call('slow-tool', 30 + i), sid=rsid).status for i in range(3)]
+    r = post(reader, call('slow-tool', 40), sid=rsid)
+    ok = codes == [200, 200, 200] and r.status == 429 and is_rpc_error(r, 40) and int(r.h('retry-after') or 0) >= 1
+    report('per-tool limit: 4th call in the window 429 with Retry-After', ok, (codes, r))
+    report('per-tool limit: other tools unaffected', post(reader, call('echo', 41), sid=rsid).status == 200)
+    r = post(admin, call('slow-tool', 42), sid=initialize(admin)[1])
+    report('per-tool limit: counted per user', r.status == 200, r)
+    return rsid
+
+
+def flood(name, user, src, n):
+    def one(_i):
+        return post(user, rpc('tools/list', {}, 1), sid=None, src=src)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as ex:
+        rs = list(ex.map(one, range(n)))
+    limited = [r for r in rs if r.status == 429]
+    ok = len(limited) > 0 and all(r.h('retry-after') and r.json() is not None for r in limited)
+    report('%s: 429 with Retry-After and JSON (%d of %d limited)' % (name, len(limited), n), ok,
+           sorted(set(r.status for r in rs)))
+
+
+def audit_cases(secrets):
+    try:
+        lines = open(AUDIT).read().splitlines()
+    except OSError as e:
+        report('audit: log readable', False, e)
+        return
+    recs = []
+    bad = 0
+    for line in lines:
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            bad += 1
+    report('audit: every line is JSON (%d lines)' % len(lines), bad == 0 and len(lines) > 0, bad)
+    report('audit: one line per request (%d requests)' % MCP_REQUESTS[0], len(lines) == MCP_REQUESTS[0],
+           (len(lines), MCP_REQUESTS[0]))
+    keys = {'time', 'client', 'subject', 'roles', 'rpc_method', 'tool', 'decision', 'reason', 'status', 'bytes',
+            'request_time', 'upstream_response_time'}
+    report('audit: fields present', all(keys <= set(r) for r in recs), recs[:1])
+    text = '\n'.join(lines)
+    leaked = [s for s in secrets if s and s in text]
+    report('audit: no credential in the log', not leaked, [s[:6] + '...' for s in leaked])
+    denied = [r for r in recs if r.get('reason') == 'tool_denied' and r.get('tool') == 'admin-only-tool']
+    report('audit: tool denial logged with subject, tool, reason', bool(denied) and denied[0]['decision'] == 'deny'
+           and denied[0]['subject'] != '' and denied[0]['status'] == 403, denied[:1])
+    allowed = [r for r in recs if r.get('decision') == 'allow' and r.get('rpc_method') == 'tools/call']
+    report('audit: allowed call logged with upstream time', bool(allowed) and allowed[0]['upstream_response_time'] != '', allowed[:1])
+    unauth = [r for r in recs if r.get('status') == 401]
+    report('audit: 401s logged as deny with a reason', bool(unauth) and all(r['decision'] == 'deny' and r['reason'] for r in unauth),
+           unauth[:2])
+    report('audit: every line has a decision', all(r.get('decision') in ('allow', 'deny') for r in recs),
+           [r for r in recs if r.get('decision') not in ('allow', 'deny')][:2])
+
+
+# ---------------------------------------------------------------------------
+def basic_cases():
+    common_cases('alice', 'bob', 'carol')
+    r = http('POST', headers=[('Authorization', 'Basic ' + base64.b64encode(b'alice:wrong-password-xx').decode())] + JSON_HEADERS,
+             body=rpc('ping'))
+    expect_401('401 wrong password, Basic + Bearer challenges', r)
+    r = http('POST', headers=[('Authorization', 'Bearer ' + 'x' * 40)] + JSON_HEADERS, body=rpc('ping'))
+    expect_401('401 Bearer token in basic mode', r, 'invalid_token')
+    flood('per-IP limit_req', 'alice', '127.0.0.50', 700)
+    audit_cases(list(SECRETS['passwords'].values()))
+
+
+def bearer_cases():
+    common_cases('alice', 'bob', 'carol')
+    expect_401('401 unknown token', post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + 'Q' * 44)]), 'invalid_token')
+    expect_401('401 token digest presented as token',
+               post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + hashlib.sha256(SECRETS['tokens']['bob'].encode()).hexdigest())]),
+               'invalid_token')
+    expect_401('401 Basic scheme in bearer mode', post(None, rpc('ping'), extra=[('Authorization', 'Basic YWxpY2U6eA==')]))
+    expect_401('401 empty bearer', post(None, rpc('ping'), extra=[('Authorization', 'Bearer ')]), 'invalid_token')
+    r = http('POST', headers=[cred('bob'), cred('alice')] + JSON_HEADERS, body=rpc('ping'))
+    report('repeated Authorization refused', r.status in (400, 401), r)
+    if r.status == 400 and not is_rpc_error(r):
+        MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
+    flood('per-user limit_req', 'mallory', '127.0.0.1', 400)
+    report('per-user limit_req: other users unaffected', initialize('dave')[0].status == 200)
+    audit_cases(list(SECRETS['tokens'].values()))
+
+
+def idp(action):
+    if action == 'stop':
+        sh('nginx -c /opt/mcpsec-test/idp.conf -s stop; sleep 0.3')
+    else:
+        sh('nginx -c /opt/mcpsec-test/idp.conf')
+        time.sleep(0.3)
+
+
+def jwks_fetches():
+    try:
+        return sum(1 for line in open('/var/log/mcpsec-idp-access.log') if '/certs' in line)
+    except OSError:
+        return 0
+
+
+def restart_gateway():
+    sh('nginx -s stop; sleep 0.5; nginx')
+    time.sleep(0.5)
+
+
+def oidc_cases():
+    T = FX['tokens']
+    # cold cache + IdP down first: 503 JSON, never 500
+    idp('stop')
+    r = post('rs256_reader', rpc('initialize', {}, 1))
+    report('cold JWKS cache + IdP down: 503 JSON', r.status == 503 and is_rpc_error(r, None), r)
+    idp('start')
+
+    # single-flight: a cold cache and 64 concurrent requests make one JWKS fetch
+    restart_gateway()
+    before = jwks_fetches()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as ex:
+        rs = list(ex.map(lambda i: post('rs256_reader', rpc('tools/list', {}, i)), range(64)))
+    fetched = jwks_fetches() - before
+    report('single-flight: 64 concurrent cold requests, %d JWKS fetch(es)' % fetched,
+           fetched == 1 and all(r.status in (200, 429) for r in rs), (fetched, sorted(set(r.status for r in rs))))
+    time.sleep(1.5)   # let the per-user limit_req bucket refill
+
+    common_cases('rs256_admin', 'rs256_reader', 'rs256_noroles')
+    r, _ = initialize('es256_reader')
+    report('ES256 token accepted', r.status == 200, r)
+    report('aud array containing the resource accepted', initialize('rs256_aud_array')[0].status == 200)
+    report('nbf in the past accepted', initialize('rs256_nbf_past')[0].status == 200)
+    r, s = initialize('rs256_proto_roles')
+    expect('roles __proto__/constructor grant nothing', post('rs256_proto_roles', call('echo', 3), sid=s), 403, 3)
+    report('verified token served from cache (second use)',
+           post('rs256_reader', rpc('tools/list', {}, 5)).status == 200)
+
+    # key rotation: first unknown kid triggers a refetch that finds the new key
+    sh('cp %s/jwks-rotated.json /opt/mcpsec-test/idp/jwks.json' % FIX)
+    before = jwks_fetches()
+    report('rotated key: unknown kid refetches JWKS and verifies', initialize('rs256_rotated')[0].status == 200)
+    for t in T['unknown_kids']:
+        post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + t)])
+    report('unknown kids: at most one refetch per 30 s (%d fetches)' % (jwks_fetches() - before),
+           jwks_fetches() - before == 1, jwks_fetches() - before)
+
+    bad = ['expired', 'nbf_future', 'wrong_iss', 'wrong_aud', 'no_exp', 'string_exp', 'no_sub', 'alg_none',
+           'alg_none_nokid', 'hs256_pubkey_pem', 'hs256_empty_key', 'unknown_kid', 'unpublished_key_known_kid',
+           'es256_with_rsa_kid', 'rs256_with_ec_kid', 'es256_der_sig', 'tampered_payload', 'crit_header',
+           'bad_typ', 'duplicate_claim']
+    for name in bad:
+        r = post(None, rpc('initialize', {}, 1), extra=[('Authorization', 'Bearer ' + T[name])])
+        expect_401('401 JWT %s' % name, r, 'invalid_token')
+    expect_401('401 not a JWT', post(None, rpc('ping'), extra=[('Authorization', 'Bearer abc.def')]), 'invalid_token')
+    expect_401('401 no token', post(None, rpc('ping')))
+
+    # warm cache survives an IdP outage (a token never seen before still verifies)
+    idp('stop')
+    r = post('rs256_nbf_past', rpc('ping', None, 3), sid=initialize('rs256_nbf_past')[1])
+    report('IdP down, warm JWKS: new token still verifies', r.status == 200, r)
+    r = post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + T['expired'])])
+    expect_401('IdP down: bad token still 401 (not 503)', r, 'invalid_token')
+    idp('start')
+    audit_cases([t for k, t in T.items() if isinstance(t, str)])
+
+
+{'basic': basic_cases, 'bearer': bearer_cases, 'oidc': oidc_cases}[MODE]()
+if FAILED:
+    print('[%s] %d case(s) failed' % (MODE, len(FAILED)))
+    sys.exit(1)

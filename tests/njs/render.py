@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Render the proxy role's njs files for one auth mode, the way the role does.
+
+Usage: render.py <src-root> <mode> <fixtures-dir>
+
+The test policy goes through the collection's own expand_policy (pure Python),
+then roles/proxy/templates/*.j2 are rendered with Jinja2 into /etc/nginx, next
+to a plain-HTTP test server on 127.0.0.1:8080 that includes locations.conf.
+MCPSEC_TEMPLATES overrides the template directory (development only).
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import jinja2
+
+src, mode, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(src, 'plugins', 'plugin_utils'))
+import _policy  # noqa: E402
+
+CONF = '/etc/nginx/mcpsec'
+PASSWORDS = {'alice': 'alice-horse-battery-1', 'bob': 'bob-staple-correct-22', 'carol': 'carol-orbit-lantern-3'}
+TOKENS = {name: 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name
+          for name in ('alice', 'bob', 'carol', 'dave', 'mallory')}
+ROLES = {'admin': {'tools': ['*']}, 'reader': {'tools': ['echo', 'get-sum', 'slow-tool']}}
+
+policy = {
+    'public_url': 'https://mcp.test',
+    'auth': {'mode': mode},
+    'roles': ROLES,
+    'allow_origins': ['https://claude.ai'],
+    'sessions': {'max_per_user': 2},
+    'rate_limits': {
+        'per_ip': {'rate': '1000r/s', 'burst': 1000},
+        'per_user': {'rate': '20r/s', 'burst': 200},
+        'per_tool': {'slow-tool': {'calls': 3, 'per': '60s'}},
+    },
+}
+if mode == 'basic':
+    policy['users'] = {'alice': {'password': PASSWORDS['alice'], 'roles': ['admin']},
+                       'bob': {'password': PASSWORDS['bob'], 'roles': ['reader']},
+                       'carol': {'password': PASSWORDS['carol'], 'roles': []}}
+    # per-IP limit exercised from a dedicated source address
+    policy['rate_limits']['per_ip'] = {'rate': '50r/s', 'burst': 300}
+    policy['rate_limits']['per_user'] = {'rate': '1000r/s', 'burst': 1000}
+elif mode == 'bearer':
+    policy['users'] = {'alice': {'token': TOKENS['alice'], 'roles': ['admin']},
+                       'bob': {'token': TOKENS['bob'], 'roles': ['reader']},
+                       'carol': {'token': TOKENS['carol'], 'roles': []},
+                       'dave': {'token': TOKENS['dave'], 'roles': ['reader']},
+                       'mallory': {'token': TOKENS['mallory'], 'roles': ['reader']}}
+else:
+    fx = json.load(open(os.path.join(fixtures, 'fixtures.json')))
+    policy['auth']['oidc'] = {'issuer': fx['issuer'], 'algorithms': ['RS256', 'ES256'],
+                              'roles_claim': 'realm_access.roles', 'scopes_supported': ['mcp:tools'],
+                              'leeway_seconds': 60, 'ca_file': os.path.join(fixtures, 'ca.pem')}
+
+mcpsec = _policy.expand_policy(policy)
+
+search = [os.path.join(src, 'roles', 'proxy', 'templates')]
+if os.environ.get('MCPSEC_TEMPLATES'):
+    search.insert(0, os.environ['MCPSEC_TEMPLATES'])
+env = jinja2.Environment(loader=jinja2.FileSystemLoader(search),
+    keep_trailing_newline=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=False)
+env.filters['to_json'] = lambda v, **kw: json.dumps(v, **kw)
+env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
+env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
+variables = {
+    '__mcpsec': mcpsec, 'ansible_managed': 'Rendered by tests/njs/render.py',
+    'proxy_conf_dir': CONF, 'proxy_backend_address': '127.0.0.1', 'proxy_backend_port': 8000,
+    'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
+    'proxy_audit_log': '/var/log/nginx/mcpsec-audit.log', 'proxy_hsts_max_age': 63072000,
+    'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},
+}
+
+
+def render(name, dest, mode_=0o644):
+    with open(dest, 'w') as f:
+        f.write(env.get_template(name).render(**variables))
+    os.chmod(dest, mode_)
+
+
+os.makedirs(CONF, exist_ok=True)
+shutil.copy(os.path.join(src, 'roles', 'proxy', 'files', 'mcpsec.js'), CONF + '/mcpsec.js')
+with open(CONF + '/policy.json', 'w') as f:
+    json.dump(mcpsec['njs_policy'], f, indent=2, sort_keys=True)
+with open(CONF + '/resource-metadata.json', 'w') as f:
+    json.dump(mcpsec['resource_metadata'], f, indent=2, sort_keys=True)
+with open(CONF + '/tokens.json', 'w') as f:
+    json.dump(dict((u['name'], hashlib.sha256(u['token'].encode()).hexdigest())
+                   for u in mcpsec['token_users']), f, sort_keys=True)
+with open(CONF + '/htpasswd', 'w') as f:
+    for u in mcpsec['htpasswd_users']:
+        h = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=u['password'].encode(),
+                           capture_output=True, check=True).stdout.decode().strip()
+        f.write('%s:%s\n' % (u['name'], h))
+render('njs_http.conf.j2', '/etc/nginx/conf.d/mcpsec-http.conf')
+render('njs_locations.conf.j2', CONF + '/locations.conf')
+render('security-headers.conf.j2', CONF + '/security-headers.conf')
+with open('/etc/nginx/sites-enabled/mcpsec-test.conf', 'w') as f:
+    f.write('''server {
+    listen 127.0.0.1:8080 default_server;
+    server_name mcp.test;
+    include %(c)s/security-headers.conf;
+    default_type application/json;
+    include %(c)s/locations.conf;
+    location / { return 404 '{"error":"not_found"}\\n'; }
+}
+''' % {'c': CONF})
+json.dump({'passwords': PASSWORDS, 'tokens': TOKENS, 'expanded': {
+    k: v for k, v in mcpsec.items() if k not in ('htpasswd_users', 'token_users')}},
+    open('/opt/mcpsec-test/secrets-%s.json' % mode, 'w'), indent=1)

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A trivial stand-in for supergateway (streamable HTTP, stateful) on 127.0.0.1:8000.
+
+It answers JSON-RPC requests with what it saw (path, the headers the proxy must
+control, a digest of the raw body) so the tests can assert what crossed the proxy.
+"""
+import hashlib
+import json
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SESSIONS = set()
+LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def seen(self, body=b''):
+        return {'path': self.path, 'authorization': self.headers.get('Authorization'),
+                'subject': self.headers.get_all('X-Mcpsec-Subject'), 'cookie': self.headers.get('Cookie'),
+                'session': self.headers.get('Mcp-Session-Id'), 'body_sha256': hashlib.sha256(body).hexdigest()}
+
+    def send(self, status, obj=None, headers=None):
+        data = b'' if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        if obj is not None:
+            self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('X-Powered-By', 'Express')
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def session_ok(self):
+        sid = self.headers.get('Mcp-Session-Id')
+        with LOCK:
+            return sid in SESSIONS
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        if self.path != '/mcp':
+            return self.send(404, {'error': 'path'})
+        msg = json.loads(body)
+        sid = self.headers.get('Mcp-Session-Id')
+        if msg.get('method') == 'initialize' and sid is None:
+            sid = str(uuid.uuid4())
+            with LOCK:
+                SESSIONS.add(sid)
+            return self.send(200, {'jsonrpc': '2.0', 'id': msg.get('id'), 'result': {'seen': self.seen(body)}},
+                             {'Mcp-Session-Id': sid})
+        if sid is not None and not self.session_ok():
+            return self.send(404, {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32001, 'message': 'Session not found'}})
+        if 'id' not in msg or 'method' not in msg:
+            return self.send(202)
+        return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'result': {'seen': self.seen(body)}})
+
+    def do_GET(self):
+        if not self.session_ok():
+            return self.send(404, {'error': 'session'})
+        data = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/ping"}\n\n'
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/event-stream')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_DELETE(self):
+        sid = self.headers.get('Mcp-Session-Id')
+        with LOCK:
+            if sid not in SESSIONS:
+                return self.send(404, {'error': 'session'})
+            SESSIONS.discard(sid)
+        return self.send(200, {'deleted': sid})
+
+
+if __name__ == '__main__':
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
