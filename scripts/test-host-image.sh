@@ -62,10 +62,13 @@ for u in getty@tty1.service systemd-timesyncd.service; do
 done
 chroot "$root" systemctl mask systemd-firstboot.service systemd-udevd.service systemd-modules-load.service >/dev/null 2>&1 || true
 printf 'mcpsec-test\n' >"$root/etc/hostname"
+# Like a real host, keep package lists (check mode on a fresh host resolves
+# package names from them), back-dated so apt's cache_valid_time refreshes them.
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+chroot "$root" apt-get update -qq >/dev/null
 chroot "$root" apt-get clean
-rm -rf "$root/var/lib/apt/lists/"*
-# Empty lists with a fresh mtime would make apt's cache_valid_time skip the update.
-touch -d @0 "$root/var/lib/apt/lists"
+find "$root/var/lib/apt/lists" -exec touch -d @0 {} +
+rm -f "$root/var/lib/apt/periodic/update-success-stamp"
 
 log "importing as $IMAGE"
 tar -C "$root" -c . | docker import \
