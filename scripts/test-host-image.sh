@@ -32,9 +32,12 @@ mirror() {
   printf '%s' "${m:-http://deb.debian.org/debian}"
 }
 
+# The image is rebuilt whenever this recipe changes (its hash is a label).
+RECIPE_SHA=$(sha256sum "$0" | cut -c1-16)
+
 ensure_dockerd
-if [ "$FORCE" = 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  log "image $IMAGE present"; exit 0
+if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{ index .Config.Labels "mcpsec.recipe" }}' "$IMAGE" 2>/dev/null)" = "$RECIPE_SHA" ]; then
+  log "image $IMAGE present (recipe $RECIPE_SHA)"; exit 0
 fi
 command -v debootstrap >/dev/null || { log "debootstrap not installed (apt-get install debootstrap)"; exit 1; }
 
@@ -74,5 +77,6 @@ log "importing as $IMAGE"
 tar -C "$root" -c . | docker import \
   -c 'ENV container=docker' \
   -c 'CMD ["/lib/systemd/systemd"]' \
+  -c "LABEL mcpsec.recipe=$RECIPE_SHA" \
   - "$IMAGE" >/dev/null
 log "built $IMAGE"
