@@ -390,6 +390,12 @@ def basic_cases():
     r = http('POST', headers=[('Authorization', 'Bearer ' + 'x' * 40)] + JSON_HEADERS, body=rpc('ping'))
     expect_401('401 Bearer token in basic mode', r, 'invalid_token')
     flood('per-IP limit_req', 'alice', '127.0.0.50', 700)
+    bad = [('Authorization', 'Basic ' + base64.b64encode(b'alice:guess-guess-guess').decode())] + JSON_HEADERS
+    codes = [http('POST', headers=bad, body=rpc('ping'), src='127.0.0.70').status for _i in range(55)]
+    r = post('alice', rpc('ping'), src='127.0.0.70')
+    report('failed-auth throttle: 50 bad passwords per minute, then 429 even for the right one',
+           codes[:50] == [401] * 50 and set(codes[50:]) == {429} and r.status == 429 and r.h('retry-after'), (codes, r))
+    report('failed-auth throttle: other addresses unaffected', post('alice', rpc('ping')).status == 200)
     audit_cases(list(SECRETS['passwords'].values()))
 
 
@@ -472,7 +478,7 @@ def oidc_cases():
            'es256_with_rsa_kid', 'rs256_with_ec_kid', 'es256_der_sig', 'tampered_payload', 'crit_header',
            'bad_typ', 'duplicate_claim']
     for name in bad:
-        r = post(None, rpc('initialize', {}, 1), extra=[('Authorization', 'Bearer ' + T[name])])
+        r = post(None, rpc('initialize', {}, 1), extra=[('Authorization', 'Bearer ' + T[name])], src='127.0.0.60')
         expect_401('401 JWT %s' % name, r, 'invalid_token')
     expect_401('401 not a JWT', post(None, rpc('ping'), extra=[('Authorization', 'Bearer abc.def')]), 'invalid_token')
     expect_401('401 no token', post(None, rpc('ping')))

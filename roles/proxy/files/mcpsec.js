@@ -34,6 +34,8 @@ var JWKS_LOCK_MS = 10000;          // single-flight lock lifetime (fetch timeout
 var JWKS_WAIT_MS = 6000;           // a cold request waits this long for another's fetch
 var JWT_CACHE_MAX_S = 3600;
 var PENDING_SESSION_MS = 60000;
+var AUTH_FAIL_LIMIT = 50;          // failed authentications per client IP per window
+var AUTH_FAIL_WINDOW_S = 60;
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -923,7 +925,30 @@ function deny(r, status, reason, id, extra) {
     send(r, status, reason, rpcError(id, status, MESSAGES[status] + ': ' + reason), extra);
 }
 
+/* Failed authentications per client IP: limit_req runs only after njs (on the
+ * upstream location), so guessing is throttled here. Once over the limit even
+ * a correct credential gets 429, so a guess cannot be confirmed. */
+function authFailKey(r) {
+    return windowKey('\u0000authfail', r.variables.remote_addr, AUTH_FAIL_WINDOW_S, Date.now());
+}
+
+function authThrottled(r) {
+    var w = authFailKey(r);
+    var n = ngx.shared.mcpsec_counters.get(w.key);
+    if (n !== undefined && n >= AUTH_FAIL_LIMIT) {
+        deny(r, 429, 'auth_throttled', null, {'Retry-After': String(w.retryAfter)});
+        return true;
+    }
+    return false;
+}
+
 function unauthorized(r, policy, reason, tokenGiven) {
+    var w = authFailKey(r);
+    try {
+        ngx.shared.mcpsec_counters.incr(w.key, 1, 0, w.ttlMs);
+    } catch (e) {
+        ngx.log(ngx.WARN, 'mcpsec: auth failure counter: ' + e.message);
+    }
     var challenges = [];
     if (policy.auth_mode === 'basic') {
         challenges.push('Basic realm="mcpsec", charset="UTF-8"');
@@ -1147,6 +1172,9 @@ async function enforce(r) {
     var method = r.method;
     setVar(r, 'mcpsec_decision', 'deny');
 
+    if (authThrottled(r)) {
+        return;
+    }
     var a = await authenticate(r, policy);
     if (a.reason) {
         if (a.status === 401) {
@@ -1334,16 +1362,29 @@ function upstreamHeaders(r) {
     }
 }
 
+/* js_content for "error_page 401 = @mcpsec_unauthorized": auth_basic refused
+ * (basic mode). A bare "=" lets this handler choose 401 or 429. */
+function basicUnauthorized(r) {
+    if (authThrottled(r)) {
+        return;
+    }
+    setVar(r, 'mcpsec_subject', '');
+    var given = r.headersIn.Authorization;
+    unauthorized(r, getPolicy(), given ? 'bad_credentials' : 'no_credentials',
+                 !!given && /^bearer /i.test(given));
+}
+
 /* js_content for error_page targets (nginx-generated errors, limit_req 429). */
 function nginxError(r) {
     var policy = getPolicy();
     var status = Number(r.variables.status) || 500;
+    var pending = r.variables.mcpsec_pending;
+    if (pending) {
+        /* an initialize that never reached the backend holds no session slot */
+        ngx.shared.mcpsec_sessions.delete(pending);
+    }
     if (status === 401) {
-        /* auth_basic refused the password (basic mode) */
-        setVar(r, 'mcpsec_subject', '');
-        var given = r.headersIn.Authorization;
-        unauthorized(r, policy, given ? 'bad_credentials' : 'no_credentials',
-                     !!given && /^bearer /i.test(given));
+        basicUnauthorized(r);
         return;
     }
     var reasons = {413: 'body_too_large', 429: 'rate_limit', 502: 'upstream_unavailable',
@@ -1362,6 +1403,7 @@ export default {
     handle: handle,
     upstreamHeaders: upstreamHeaders,
     nginxError: nginxError,
+    basicUnauthorized: basicUnauthorized,
     /* pure functions, exported for tests/njs/unit.js */
     decodeUtf8: decodeUtf8,
     scanJson: scanJson,
