@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcpsec.gateway contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.mcpsec.gateway.plugins.filter.audit_summary import audit_summary
+from ansible_collections.mcpsec.gateway.plugins.plugin_utils._audit import parse_window, summarize
+
+NOW = '2026-11-25T12:00:00+00:00'
+
+
+def line(minutes_ago, **fields):
+    entry = {'time': '2026-11-25T%02d:%02d:00+00:00' % divmod(12 * 60 - minutes_ago, 60)}
+    entry.update(fields)
+    return json.dumps(entry)
+
+
+LOG = [
+    line(5, client='10.0.0.1', subject='alice', method='tools/call', tool='echo', decision='allow', status=200),
+    line(6, client='10.0.0.1', subject='alice', method='tools/call', tool='echo', decision='allow', status=200),
+    line(7, client='10.0.0.1', subject='alice', method='tools/call', tool='get-sum', decision='allow', status=200),
+    line(8, client='10.0.0.2', subject='bob', method='tools/call', tool='printEnv', decision='deny',
+         reason='tool_not_allowed', status=403),
+    line(9, client='10.0.0.2', subject='bob', method='tools/call', tool='printEnv', decision='deny', status=403),
+    line(10, client='10.0.0.2', subject='bob', method='tools/call', tool='echo', decision='limit', status=429),
+    line(11, client='10.0.0.3', subject='carol', method='tools/list', decision='allow', status=200),
+    line(12, client='10.0.0.3', subject='carol', method='tools/call', tool='echo', status=429),
+    line(13, client='10.0.0.3', subject='carol', method='tools/call', tool='echo', status=429),
+    line(14, client='10.0.0.9', status=401),
+    line(15, client='10.0.0.9', subject='', status=429),
+    line(16, subject='alice', method='tools/call', tool='echo', status=502),
+    # Outside a 1h window:
+    line(180, subject='mallory', status=403),
+]
+
+
+def test_counts_rankings_and_error_rate_over_a_window():
+    s = summarize(LOG, window='1h', now=NOW, top=3)
+    assert s['total'] == 12
+    assert s['outside_window'] == 1
+    assert s['top_users_429'] == [{'name': 'carol', 'count': 2}, {'name': 'anonymous@10.0.0.9', 'count': 1},
+                                  {'name': 'bob', 'count': 1}]
+    assert s['top_users_403'] == [{'name': 'bob', 'count': 2}]
+    assert s['top_tools'][0] == {'name': 'echo', 'count': 6}
+    assert s['top_tools'][1:] == [{'name': 'printEnv', 'count': 2}, {'name': 'get-sum', 'count': 1}]
+    # 403 x2, 429 x4, 401, 502 -> 8 of 12
+    assert s['errors'] == 8
+    assert s['error_rate'] == pytest.approx(8 / 12, abs=1e-4)
+    assert s['server_errors'] == 1
+    assert s['status_counts'] == {'200': 4, '401': 1, '403': 2, '429': 4, '502': 1}
+    assert s['decisions'] == {'allow': 4, 'deny': 2, 'limit': 1}
+
+
+def test_without_a_window_every_line_counts():
+    s = summarize(LOG, now=NOW)
+    assert s['total'] == 13
+    assert s['top_users_403'][0] == {'name': 'bob', 'count': 2}
+    assert {'name': 'mallory', 'count': 1} in s['top_users_403']
+
+
+def test_since_and_until_bound_the_window():
+    s = summarize(LOG, since='2026-11-25T11:50:00+00:00', until='2026-11-25T11:53:00Z', now=NOW)
+    # minutes_ago 7..10 -> 11:50..11:53
+    assert s['total'] == 4
+    assert s['top_users_403'] == [{'name': 'bob', 'count': 2}]
+
+
+def test_tolerates_missing_fields_bad_lines_and_odd_values():
+    lines = [
+        '', 'not json', '[1, 2]', '{"status": "abc"}', '{"time": "yesterday", "status": 200}',
+        json.dumps({'time': NOW}), json.dumps({'time': NOW, 'subject': '-', 'tool': '-', 'status': '429'}),
+        json.dumps({'time': NOW, 'subject': None, 'client': None, 'status': 403, 'tool': {'x': 1}}),
+    ]
+    s = summarize(lines, now=NOW)
+    assert s['invalid_lines'] == 2
+    assert s['total'] == 5
+    assert s['untimed_lines'] == 2
+    assert s['status_counts'] == {'200': 1, '403': 1, '429': 1, 'unknown': 2}
+    assert s['top_users_429'] == [{'name': 'anonymous', 'count': 1}]
+    assert s['top_tools'] == []
+    windowed = summarize(lines, window='1h', now=NOW)
+    assert windowed['total'] == 3
+    assert windowed['untimed_lines'] == 2
+
+
+def test_empty_log():
+    s = summarize('', window='24h', now=NOW)
+    assert s['total'] == 0 and s['error_rate'] == 0.0 and s['top_tools'] == []
+
+
+@pytest.mark.parametrize('value, seconds', [('90s', 90), ('15m', 900), ('24h', 86400), ('7d', 604800),
+                                            ('1w', 604800), (3600, 3600), (' 2h ', 7200)])
+def test_windows(value, seconds):
+    assert parse_window(value) == seconds
+
+
+def test_filter_adds_the_report_lines_and_accepts_a_string():
+    s = audit_summary('\n'.join(LOG), window='1h', now=NOW, top=2)
+    assert s['total'] == 12
+    report = '\n'.join(s['report'])
+    assert 'top users 429   carol=2, anonymous@10.0.0.9=1' in report
+    assert 'top users 403   bob=2' in report
+    assert 'top tools       echo=6, printEnv=2' in report
+    assert 'error rate      66.7% (8 of 12' in report
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'window': '24x'}, 'window:'),
+    ({'window': 0}, 'window:'),
+    ({'since': 'yesterday'}, 'since:'),
+    ({'now': 'noon'}, 'now:'),
+    ({'top': 0}, 'top:'),
+])
+def test_filter_names_the_bad_argument(kwargs, message):
+    kwargs.setdefault('now', NOW)
+    with pytest.raises(AnsibleFilterError, match='audit_summary: ' + message):
+        audit_summary(LOG, **kwargs)
+
+
+def test_filter_rejects_a_mapping():
+    with pytest.raises(AnsibleFilterError, match='string or a list'):
+        audit_summary({'a': 1})

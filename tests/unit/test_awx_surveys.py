@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcpsec.gateway contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The AWX surveys are valid survey specs and ask only for arguments the code declares.
+
+Every survey variable must exist in a role's ``meta/argument_specs.yml`` or in the
+argument spec the playbook validates itself (``__<name>_argument_spec`` in the play's
+vars), with a compatible type, choices that the spec allows and the spec's default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SURVEYS = os.path.join(REPO, 'awx', 'surveys')
+SURVEY_TYPES = {'text', 'textarea', 'password', 'integer', 'float', 'multiplechoice', 'multiselect'}
+# Survey type -> argument spec types it can feed.
+COMPATIBLE = {
+    'text': {'str', 'path', 'raw'},
+    'textarea': {'str', 'raw'},
+    'password': {'str', 'raw'},
+    'integer': {'int', 'float', 'raw'},
+    'float': {'float', 'raw'},
+    'multiplechoice': {'str', 'raw'},
+    'multiselect': {'list'},
+}
+
+
+def _load_setup():
+    with open(os.path.join(REPO, 'playbooks', 'awx_setup.yml'), encoding='utf-8') as f:
+        return yaml.safe_load(f)[0]
+
+
+def _role_specs():
+    specs = {}
+    roles = os.path.join(REPO, 'roles')
+    for role in sorted(os.listdir(roles)):
+        path = os.path.join(roles, role, 'meta', 'argument_specs.yml')
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as f:
+                for name, opt in yaml.safe_load(f)['argument_specs']['main']['options'].items():
+                    specs[name] = dict(opt, _source='roles/%s' % role)
+    return specs
+
+
+def _playbook_specs(playbook):
+    """The argument spec a playbook validates itself, from its play vars."""
+    with open(os.path.join(REPO, playbook), encoding='utf-8') as f:
+        plays = yaml.safe_load(f)
+    specs = {}
+    for play in plays:
+        for key, value in (play.get('vars') or {}).items():
+            if key.startswith('__') and key.endswith('_argument_spec'):
+                for name, opt in value.items():
+                    specs[name] = dict(opt, _source=playbook)
+    return specs
+
+
+def _specs_for(template):
+    specs = _role_specs() if template['playbook'] == 'playbooks/site.yml' else {}
+    specs.update(_playbook_specs(template['playbook']))
+    return specs
+
+
+TEMPLATES = _load_setup()['vars']['awx_job_templates']
+
+
+def _survey(name):
+    with open(os.path.join(SURVEYS, name + '.json'), encoding='utf-8') as f:
+        return json.load(f)
+
+
+def _choices(item):
+    choices = item['choices']
+    return choices.split('\n') if isinstance(choices, str) else list(choices)
+
+
+def test_every_survey_file_is_used_and_every_template_has_one():
+    files = {f[:-5] for f in os.listdir(SURVEYS) if f.endswith('.json')}
+    used = {t['survey'] for t in TEMPLATES}
+    assert files == used
+
+
+def test_the_issue_s_operations_have_job_templates():
+    playbooks = {(t['playbook'], t.get('job_tags')) for t in TEMPLATES}
+    assert ('playbooks/site.yml', None) in playbooks
+    assert ('playbooks/verify.yml', None) in playbooks
+    assert ('playbooks/rotate.yml', None) in playbooks
+    assert ('playbooks/site.yml', 'tls') in playbooks
+    for t in TEMPLATES:
+        assert os.path.exists(os.path.join(REPO, t['playbook'])), t['playbook']
+
+
+@pytest.mark.parametrize('template', TEMPLATES, ids=[t['survey'] for t in TEMPLATES])
+def test_survey_is_valid_awx_survey_json(template):
+    survey = _survey(template['survey'])
+    assert set(survey) == {'name', 'description', 'spec'}
+    assert isinstance(survey['name'], str) and survey['name']
+    assert isinstance(survey['description'], str) and survey['description']
+    assert isinstance(survey['spec'], list) and survey['spec']
+    variables = [item.get('variable') for item in survey['spec']]
+    assert len(variables) == len(set(variables)), 'a variable is asked twice'
+    for item in survey['spec']:
+        where = '%s: %s' % (template['survey'], item.get('variable'))
+        assert item['type'] in SURVEY_TYPES, where
+        for key in ('question_name', 'question_description', 'variable'):
+            assert isinstance(item.get(key), str) and item[key], '%s: %s' % (where, key)
+        assert isinstance(item.get('required'), bool), where
+        assert 'default' in item, where
+        default = item['default']
+        if item['type'] in ('multiplechoice', 'multiselect'):
+            choices = _choices(item)
+            assert choices and all(isinstance(c, str) and c for c in choices), where
+            assert len(choices) == len(set(choices)), where
+            picked = [d for d in (default.split('\n') if isinstance(default, str) else default) if d]
+            assert all(d in choices for d in picked), where
+            if item['type'] == 'multiplechoice':
+                assert len(picked) <= 1, where
+        elif item['type'] == 'integer':
+            assert isinstance(default, int) and not isinstance(default, bool), where
+            assert item['min'] <= default <= item['max'], where
+        elif item['type'] == 'float':
+            assert isinstance(default, (int, float)) and not isinstance(default, bool), where
+            assert item['min'] <= default <= item['max'], where
+        else:
+            assert isinstance(default, str), where
+            if default:
+                assert item.get('min', 0) <= len(default) <= item.get('max', 1024), where
+        if item['required']:
+            assert default not in ('', None), '%s: a required question needs a default' % where
+
+
+@pytest.mark.parametrize('template', TEMPLATES, ids=[t['survey'] for t in TEMPLATES])
+def test_survey_variables_match_the_argument_specs(template):
+    specs = _specs_for(template)
+    for item in _survey(template['survey'])['spec']:
+        name = item['variable']
+        assert name in specs, '%s: %s is not an argument of %s' % (template['survey'], name, template['playbook'])
+        spec = specs[name]
+        where = '%s: %s (%s)' % (template['survey'], name, spec['_source'])
+        spec_type = spec.get('type', 'str')
+        assert spec_type in COMPATIBLE[item['type']], '%s: survey %s cannot feed %s' % (where, item['type'], spec_type)
+        if item['type'] == 'multiselect':
+            assert spec.get('elements', 'str') == 'str', where
+        if spec.get('required'):
+            assert item['required'], '%s: required by the spec' % where
+        if 'choices' in spec:
+            assert item['type'] in ('multiplechoice', 'multiselect'), '%s: the spec has choices' % where
+            assert set(_choices(item)) <= set(spec['choices']), '%s: choices outside %s' % (where, spec['choices'])
+        default = item['default']
+        if default not in ('', None) and 'default' in spec:
+            if item['type'] == 'multiselect':
+                assert default.split('\n') == spec['default'], where
+            elif item['type'] == 'float':
+                assert float(default) == float(spec['default']), where
+            else:
+                assert default == spec['default'], '%s: default %r, spec %r' % (where, default, spec['default'])
+
+
+def test_site_survey_never_pins_a_version_over_the_inventory():
+    """A survey answer is an extra var: a default version would silently override the inventory's pin."""
+    for item in _survey('deploy')['spec']:
+        if item['variable'].endswith(('_version', '_package')):
+            assert item['default'] == '' and not item['required'], item['variable']
+
+
+@pytest.mark.parametrize('playbook', ['playbooks/verify.yml', 'playbooks/rotate.yml', 'playbooks/audit_report.yml'])
+def test_playbook_argument_specs_are_well_formed(playbook):
+    specs = _playbook_specs(playbook)
+    assert specs
+    for name, spec in specs.items():
+        assert spec.get('type') in {'str', 'int', 'float', 'bool', 'list', 'dict', 'path', 'raw'}, name
+        assert spec.get('description'), name
+        if 'choices' in spec and 'default' in spec:
+            defaults = spec['default'] if isinstance(spec['default'], list) else [spec['default']]
+            assert set(defaults) <= set(spec['choices']), name
+
+
+def test_collections_requirements_cover_what_the_playbooks_use():
+    with open(os.path.join(REPO, 'collections', 'requirements.yml'), encoding='utf-8') as f:
+        names = {c['name'] for c in yaml.safe_load(f)['collections']}
+    assert {'community.crypto', 'community.general', 'awx.awx'} <= names
+    assert any(n.endswith('/gateway.git') for n in names)
