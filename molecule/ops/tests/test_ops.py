@@ -1,0 +1,243 @@
+"""Operations on a converged gateway: verify.yml, rotate.yml and audit_report.yml.
+
+Every playbook runs as a user would run it (ansible-playbook against the scenario's
+inventory); the assertions look at what a user would notice: the checklist's verdicts,
+which credentials work, which services were restarted, the report's numbers.
+"""
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+import gateway_probe as gp
+import playbook_run
+
+ROOT = playbook_run.ROOT
+URL = "https://localhost:58443/mcp"
+SECRETS = ROOT / ".cache" / "ops"
+ENV_FILE = "/etc/mcpsec/mcp-server.env"
+FIXTURE_LOG = "/var/log/nginx/mcpsec-audit-fixture.log"
+
+
+def run(playbook: str, *args: str, extra: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """ansible-playbook with scripts/env.sh's environment; secrets go in a 0600 vars file."""
+    env = playbook_run.ansible_env()
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    cmd = ["ansible-playbook", "-i", playbook_run.inventory(), f"playbooks/{playbook}", *args]
+    vars_file = None
+    if extra:
+        fd, vars_file = tempfile.mkstemp(suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(extra, f)
+        cmd += ["-e", "@" + vars_file]
+    if check:
+        cmd.append("--check")
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    finally:
+        if vars_file:
+            os.unlink(vars_file)
+
+
+def rows(output: str, first=("RESULT", "PASS", "FAIL")) -> list[str]:
+    """The string items of a printed list (the checklist table, the audit report)."""
+    pattern = r'^\s*("(?:%s)\b.*?")\s*,?\s*$' % "|".join(map(re.escape, first))
+    return [json.loads(m) for m in re.findall(pattern, output, re.M)]
+
+
+def debug_msg(output: str, task: str) -> dict:
+    """The msg of a debug task, from the json result format."""
+    start = output.index(f"TASK [{task}]")
+    body = output[output.index("=> ", start) + 3:]
+    return json.JSONDecoder().raw_decode(body)[0]["msg"]
+
+
+def recap(r: subprocess.CompletedProcess) -> dict:
+    return playbook_run.recap(r.stdout)
+
+
+def password(user: str) -> str:
+    return (SECRETS / f"{user}-password").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(scope="module")
+def ca_file(host):
+    return gp.ca_file_from(host)
+
+
+def initialize(ca_file: str, user: str, secret: str) -> int:
+    with gp.http(ca_file) as c:
+        return c.post(URL, json=gp.INITIALIZE, headers=gp.MCP_HEADERS, auth=(user, secret)).status_code
+
+
+def main_pid(host, unit: str) -> str:
+    return host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+
+
+# ---------------------------------------------------------------------------- verify.yml
+def test_verify_passes_on_the_converged_host_and_changes_nothing():
+    r = run("verify.yml")
+    table = rows(r.stdout)
+    print("\n[ops] ansible-playbook playbooks/verify.yml\n" + "\n".join(table))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert len(table) == 14 and not any(row.startswith("FAIL") for row in table)
+    assert recap(r)["changed"] == 0
+
+
+def test_verify_is_check_mode_safe():
+    r = run("verify.yml", check=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert recap(r)["changed"] == 0
+
+
+def test_verify_fails_naming_a_world_readable_env_file(host):
+    assert host.run(f"chmod 0644 {ENV_FILE}").rc == 0
+    try:
+        r = run("verify.yml")
+    finally:
+        assert host.run(f"chmod 0600 {ENV_FILE}").rc == 0
+    table = rows(r.stdout)
+    print("\n[ops] verify.yml with the env file at 0644:\n" + "\n".join(t for t in table if t.startswith("FAIL")))
+    assert r.returncode != 0
+    assert "verify failed: Env file is 0600 root:root" in r.stdout
+    assert [t.split("  ")[1].strip() for t in table if t.startswith("FAIL")] == ["Env file is 0600 root:root"]
+
+
+def test_verify_fails_naming_a_firewall_hole_for_supergateway(host):
+    assert host.run("nft add rule inet mcpsec_filter input tcp dport 8000 accept").rc == 0
+    try:
+        r = run("verify.yml")
+    finally:
+        assert host.run("systemctl reload nftables").rc == 0
+    failed = [t for t in rows(r.stdout) if t.startswith("FAIL")]
+    print("\n[ops] verify.yml with 'tcp dport 8000 accept' added:\n" + "\n".join(failed))
+    assert r.returncode != 0
+    assert "verify failed: nftables input drops 8000" in r.stdout
+    assert len(failed) == 1 and "tcp" in failed[0] and "8000" in failed[0]
+    # Restored: the rule is gone again.
+    assert "dport 8000" not in host.run("nft list chain inet mcpsec_filter input").stdout
+
+
+# ---------------------------------------------------------------------------- rotate.yml
+def test_rotate_changes_one_password_restarts_nothing_and_is_idempotent(host, ca_file):
+    old = password("alice")
+    new = "rotated-" + os.urandom(12).hex()
+    sg_pid = main_pid(host, "mcpsec-supergateway")
+    nginx_pid = main_pid(host, "nginx")
+    assert initialize(ca_file, "alice", old) == 200
+    try:
+        r = run("rotate.yml", extra={"ops_alice_password": new})
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        report = debug_msg(r.stdout, "Report what the rotation changed (names, never values)")
+        print("\n[ops] rotate.yml (alice's password):", json.dumps(report))
+        assert report["users"] == {"added": [], "updated": ["alice"], "removed": []}
+        assert report["mcp_server_env"] == {"added": [], "updated": [], "removed": []}
+        assert report["nginx_reloaded"] is False and report["supergateway_restarted"] is False
+        assert old not in r.stdout and new not in r.stdout
+        assert initialize(ca_file, "alice", old) == 401
+        assert initialize(ca_file, "alice", new) == 200
+        assert initialize(ca_file, "bob", password("bob")) == 200
+        assert main_pid(host, "mcpsec-supergateway") == sg_pid
+        assert main_pid(host, "nginx") == nginx_pid
+
+        again = run("rotate.yml", extra={"ops_alice_password": new})
+        assert again.returncode == 0
+        print("[ops] rotate.yml again:", {k: v for k, v in recap(again).items() if k in ("ok", "changed", "failed")})
+        assert recap(again)["changed"] == 0
+    finally:
+        # Back to the inventory's password.
+        back = run("rotate.yml")
+        assert back.returncode == 0, back.stdout[-3000:]
+    assert initialize(ca_file, "alice", old) == 200
+    assert initialize(ca_file, "alice", new) == 401
+
+
+def test_rotate_changes_a_server_secret_and_restarts_only_supergateway(host, ca_file):
+    new_key = "rotated-" + os.urandom(16).hex()
+    env = {"MCPSEC_DEMO_MARKER": "demo-env-marker-7f3a", "MCPSEC_OPS_API_KEY": new_key}
+    sg_pid = main_pid(host, "mcpsec-supergateway")
+    nginx_pid = main_pid(host, "nginx")
+    try:
+        r = run("rotate.yml", extra={"mcp_server_env": env})
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        report = debug_msg(r.stdout, "Report what the rotation changed (names, never values)")
+        print("\n[ops] rotate.yml (MCPSEC_OPS_API_KEY):", json.dumps(report))
+        assert report["mcp_server_env"] == {"added": [], "updated": ["MCPSEC_OPS_API_KEY"], "removed": []}
+        assert report["users"] == {"added": [], "updated": [], "removed": []}
+        assert report["supergateway_restarted"] is True and report["nginx_reloaded"] is False
+        assert new_key not in r.stdout
+        f = host.file(ENV_FILE)
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+        assert f'MCPSEC_OPS_API_KEY="{new_key}"' in f.content_string
+        assert main_pid(host, "mcpsec-supergateway") != sg_pid
+        assert main_pid(host, "nginx") == nginx_pid
+        assert initialize(ca_file, "alice", password("alice")) == 200
+        assert recap(run("rotate.yml", extra={"mcp_server_env": env}))["changed"] == 0
+    finally:
+        assert run("rotate.yml").returncode == 0
+    assert new_key not in host.file(ENV_FILE).content_string
+
+
+def test_rotate_check_mode_reports_without_writing(host):
+    before = host.file(ENV_FILE).sha256sum
+    r = run("rotate.yml", extra={"ops_bob_password": "check-mode-" + os.urandom(8).hex()}, check=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+    report = debug_msg(r.stdout, "Report what the rotation changed (names, never values)")
+    assert report["users"]["updated"] == ["bob"]
+    assert host.file(ENV_FILE).sha256sum == before
+
+
+# ---------------------------------------------------------------------- audit_report.yml
+def test_audit_report_counts_a_known_log(host):
+    now = host.run("date -u +%s").stdout.strip()
+    lines = []
+
+    def entry(seconds_ago, **fields):
+        stamp = host.run(f"date -u -d @{int(now) - seconds_ago} +%Y-%m-%dT%H:%M:%S+00:00").stdout.strip()
+        lines.append(json.dumps(dict({"time": stamp}, **fields)))
+
+    for i in range(5):
+        entry(60 + i, client="10.9.0.1", subject="alice", method="tools/call", tool="echo",
+              decision="allow", status=200, bytes=120, request_time=0.004, upstream_time="0.003")
+    for i in range(3):
+        entry(120 + i, client="10.9.0.2", subject="bob", method="tools/call", tool="printEnv",
+              decision="deny", reason="tool_not_allowed", status=403)
+    for i in range(4):
+        entry(180 + i, client="10.9.0.3", subject="carol", method="tools/call", tool="get-sum",
+              decision="limit", reason="per_tool", status=429)
+    entry(200, client="10.9.0.2", subject="bob", method="tools/call", tool="echo", status=429)
+    entry(210, client="10.9.0.9", status=401)                     # no subject, no method
+    entry(220, client="10.9.0.1", subject="alice", method="tools/list", status=200)
+    entry(2 * 86400, client="10.9.0.8", subject="old", tool="echo", status=403)   # outside the window
+    lines.append("this line is not JSON")
+    host.run(f"install -m 0640 -o www-data -g adm /dev/null {FIXTURE_LOG}")
+    content = "\n".join(lines) + "\n"
+    assert host.run(f"tee {FIXTURE_LOG} >/dev/null <<'EOF'\n{content}EOF").rc == 0
+    try:
+        r = run("audit_report.yml", "-e", f"audit_log={FIXTURE_LOG}", "-e", "audit_window=1h", "-e", "audit_top=3")
+    finally:
+        host.run(f"rm -f {FIXTURE_LOG}")
+    report = rows(r.stdout, first=("audit log", "window", "requests", "error rate", "statuses", "top"))
+    print("\n[ops] ansible-playbook playbooks/audit_report.yml -e audit_window=1h\n" + "\n".join(report))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    text = "\n".join(report)
+    assert "requests        15 (invalid lines 1, without time 0, outside window 1)" in text
+    assert "top users 429   carol=4, bob=1" in text
+    assert "top users 403   bob=3" in text
+    assert "top tools       echo=6, get-sum=4, printEnv=3" in text
+    # 3 x 403 + 5 x 429 + 1 x 401 = 9 of 15
+    assert "error rate      60.0% (9 of 15 with status >= 400; 0 >= 500)" in text
+    assert recap(r)["changed"] == 0
+
+
+def test_audit_report_reads_the_live_log(host):
+    r = run("audit_report.yml", "-e", "audit_window=1d")
+    assert r.returncode == 0, r.stdout[-3000:]
+    report = rows(r.stdout, first=("requests",))
+    assert report and not report[0].startswith("requests        0 ")
+    assert "invalid lines 0" in report[0]
