@@ -3,58 +3,9 @@
 # Usage: inner.sh <src-dir>. Prints one line per case; exits non-zero on any failure.
 set -u
 SRC=$1
-T=/opt/mcpsec-test
-FX=$T/fx
-ISSUER=https://idp.test:8443/realms/t
-AUDIENCE=https://mcp.test/mcp
 fail=0
-
-say() { printf '== %s\n' "$*"; }
-die() { printf 'not ok - setup: %s\n' "$*"; exit 1; }
-
-say "installing nginx, njs, node, openssl, dnsmasq (apt)"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/tmp/apt.log 2>&1 || die "apt-get update (see /tmp/apt.log)"
-apt-get install -y -qq --no-install-recommends nginx libnginx-mod-http-js njs nodejs openssl \
-    python3 python3-jinja2 dnsmasq-base >>/tmp/apt.log 2>&1 || die "apt-get install"
-systemctl stop nginx >/dev/null 2>&1; systemctl disable -q nginx >/dev/null 2>&1
-rm -f /etc/nginx/sites-enabled/default
-printf 'versions: %s, njs %s, node %s\n' "$(nginx -v 2>&1)" "$(njs -v)" "$(node -v)"
-
-say "fixtures: keys, JWKS, tokens, test CA, IdP"
-mkdir -p "$FX" "$T/idp"
-node "$SRC/tests/njs/gen_fixtures.js" "$FX" "$ISSUER" "$AUDIENCE" || die "gen_fixtures.js"
-cp "$FX/jwks.json" "$FX/openid-configuration" "$T/idp/"
-(
-  cd "$FX" &&
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=mcpsec-test-ca \
-      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign &&
-  openssl req -newkey rsa:2048 -nodes -keyout idp.key -out idp.csr -subj /CN=idp.test &&
-  printf 'subjectAltName=DNS:idp.test\nextendedKeyUsage=serverAuth\n' >idp.ext &&
-  openssl x509 -req -in idp.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out idp.pem -days 2 -extfile idp.ext
-) >/tmp/openssl.log 2>&1 || die "openssl (see /tmp/openssl.log)"
-cat >"$T/idp.conf" <<CONF
-worker_processes 1;
-pid /run/mcpsec-idp.pid;
-error_log /var/log/mcpsec-idp-error.log;
-events {}
-http {
-    access_log /var/log/mcpsec-idp-access.log;
-    server {
-        listen 127.0.0.1:8443 ssl;
-        server_name idp.test;
-        ssl_certificate $FX/idp.pem;
-        ssl_certificate_key $FX/idp.key;
-        default_type application/json;
-        location = /realms/t/.well-known/openid-configuration { alias $T/idp/openid-configuration; }
-        location = /realms/t/protocol/openid-connect/certs { alias $T/idp/jwks.json; }
-    }
-}
-CONF
-nginx -c "$T/idp.conf" || die "IdP nginx"
-# ngx.fetch resolves through nginx's resolver, never /etc/hosts: a loopback DNS for idp.test.
-dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.153 --bind-interfaces --port=53 \
-    --address=/idp.test/127.0.0.1 --user=nobody --group=nogroup --pid-file=/run/mcpsec-dnsmasq.pid || die "dnsmasq"
+# shellcheck source=tests/njs/setup.sh
+. "$SRC/tests/njs/setup.sh"
 python3 "$SRC/tests/njs/upstream.py" 8000 >/tmp/upstream.log 2>&1 &
 sleep 0.5
 

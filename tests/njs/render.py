@@ -59,6 +59,12 @@ else:
                               'roles_claim': 'realm_access.roles', 'scopes_supported': ['mcp:tools'],
                               'leeway_seconds': 60, 'ca_file': os.path.join(fixtures, 'ca.pem')}
 
+if os.environ.get('MCPSEC_BENCH'):
+    # bench/: measure the enforcement path, not the limiter
+    policy['rate_limits']['per_ip'] = {'rate': '999999r/s', 'burst': 100000}
+    policy['rate_limits']['per_user'] = {'rate': '999999r/s', 'burst': 100000}
+    policy['sessions']['max_per_user'] = 1000
+
 mcpsec = _policy.expand_policy(policy)
 
 search = [os.path.join(src, 'roles', 'proxy', 'templates')]

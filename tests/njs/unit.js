@@ -75,6 +75,29 @@ var scanCases = [
 for (var i = 0; i < scanCases.length; i++) {
     eq('scanJson: ' + JSON.stringify(scanCases[i][0]), m.scanJson(scanCases[i][0]), scanCases[i][1]);
 }
+/* the fast path (parseStrictJson) must reach the scanner's verdict on every case */
+var extra = ['{"a":01}', '{"a":.5}', '{"a":1.}', '{"a":-01}', '{"a":1e}', '{"a":"x\\":"}', '{"a":"\\"","b":"\\\\"}',
+             '{"k":"\\"x","k2":1,"k3":{"k":"a\\":b"}}', '{"a":"b\\\\","a":1}', '{"a\\"":1,"a\\u0022":2}',
+             '{"a":[1,{"b":1,"c":[{"b":2}]}]}', '{"\\u0000":1,"":2}', '{"":1,"":2}', '{"a":1}\u000c',
+             '\u000b{"a":1}', '{"a":1 ,"b" : 2}', '{"x":"\\ud83d\\ude00","\\ud83d\\ude00":1}',
+             '[01]', '[-0]', '[0.0]', '[1E5]', '[1e+5]', '[1e01]', '[1.05]', '[10]', '[1.e5]', '[.1]', '[00]', '[-.5]',
+             '+1', '0x10', 'Infinity', '[-Infinity]', '1_000', '"\\a"', '[True]', '["a"\n]', '[1\u00a0]',
+             '{"a":"1.","b":".5","c":"01"}'];
+var all = scanCases.map(function(c) { return c[0]; }).concat(extra);
+for (i = 0; i < all.length; i++) {
+    var fast = m.parseStrictJson(all[i]);
+    var ref = m.parseScanned(all[i]);
+    eq('parseStrictJson agrees with the scanner: ' + JSON.stringify(all[i]),
+       [fast.reason === undefined, fast.reason === 'duplicate_key'], [ref.reason === undefined, ref.reason === 'duplicate_key']);
+}
+var arr = '[' + new Array(30001).join('1,') + '1]';
+var t0 = Date.now();
+eq('parseStrictJson: 30001-element array', m.parseStrictJson(arr).reason, undefined);
+report('parseStrictJson: 30001-element array under 250 ms', Date.now() - t0 < 250, (Date.now() - t0) + ' ms');
+var objs = '{"a":[' + new Array(3001).join('{"k":1,"v":[2]},') + '{"k":1}]}';
+eq('parseStrictJson: 3001 small objects', m.parseStrictJson(objs).reason, undefined);
+eq('parseStrictJson: duplicate in the last of 3001 objects',
+   m.parseStrictJson(objs.replace('{"k":1}]}', '{"k":1,"k":2}]}')).reason, 'duplicate_key');
 var deep = '';
 for (i = 0; i < 70; i++) { deep += '['; }
 for (i = 0; i < 70; i++) { deep += ']'; }
@@ -175,9 +198,10 @@ var tokens = {alice: 'a'.repeat(64), bob: digest};
 eq('matchStaticToken: match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0123'), 'bob');
 eq('matchStaticToken: no match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0124'), null);
 eq('matchStaticToken: digest itself is not a token', m.matchStaticToken(tokens, digest), null);
-eq('ctEqual: equal', m.ctEqual('abc', 'abc'), true);
-eq('ctEqual: differ', m.ctEqual('abc', 'abd'), false);
-eq('ctEqual: prefix', m.ctEqual('abc', 'ab'), false);
+eq('digestEqual: equal', m.digestEqual(digest, digest), true);
+eq('digestEqual: last digit differs', m.digestEqual(digest, digest.slice(0, 63) + (digest[63] === '0' ? '1' : '0')), false);
+eq('digestEqual: first digit differs', m.digestEqual(digest, (digest[0] === '0' ? '1' : '0') + digest.slice(1)), false);
+eq('matchStaticToken: malformed stored digest never matches', m.matchStaticToken({x: 'zz'.repeat(32)}, 'anything'), null);
 
 /* ---- responses ---- */
 eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});

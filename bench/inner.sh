@@ -1,0 +1,85 @@
+#!/bin/bash
+# Runs inside the bench container (bench/run.sh). Usage: inner.sh <src-dir>.
+set -u
+SRC=$1
+EXTRA_PACKAGES=wrk
+# shellcheck source=tests/njs/setup.sh
+. "$SRC/tests/njs/setup.sh"
+
+# Trivial upstream: nginx answering every MCP POST with a fixed JSON-RPC result
+# and a fixed session id (the njs header filter binds it on initialize).
+cat >/etc/nginx/conf.d/bench-upstream.conf <<'CONF'
+server {
+    listen 127.0.0.1:8000;
+    access_log off;
+    location / {
+        add_header Mcp-Session-Id bench-session-0001 always;
+        default_type application/json;
+        return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
+    }
+}
+# Baseline: the same proxy settings without njs.
+server {
+    listen 127.0.0.1:8090;
+    access_log off;
+    location = /mcp {
+        proxy_pass http://mcpsec_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+    }
+}
+CONF
+cat >/tmp/call.lua <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+local sid = os.getenv("BENCH_SID")
+if sid and sid ~= "" then wrk.headers["Mcp-Session-Id"] = sid end
+LUA
+
+bench() {   # name url auth sid
+  local out
+  out=$(BENCH_AUTH="$3" BENCH_SID="$4" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s /tmp/call.lua "$2" 2>&1)
+  local p50 p99 rps non2xx
+  p50=$(awk '$1=="50%"{print $2}' <<<"$out")
+  p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out")
+  printf '%-44s p50 %-9s p99 %-9s %10s req/s  non-2xx %s\n' "$1" "$p50" "$p99" "$rps" "${non2xx:-0}"
+}
+
+init() {   # auth -> binds bench-session-0001 to the subject
+  curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8080/mcp -H "Authorization: $1" \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+}
+
+printf 'bench: %s, %s connections, %s threads, %s per run, %s CPUs\n' "$(nginx -v 2>&1)" "$CONNS" "$THREADS" "$DURATION" "$(nproc)"
+for mode in bearer oidc; do
+  nginx -s stop >/dev/null 2>&1; sleep 0.5
+  MCPSEC_BENCH=1 python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || die "render $mode"
+  nginx -t -q || die "nginx -t ($mode)"
+  nginx; sleep 0.3
+  if [ "$mode" = bearer ]; then
+    auth="Bearer $(python3 -c 'import json;print(json.load(open("/opt/mcpsec-test/secrets-bearer.json"))["tokens"]["alice"])')"
+    bench "plain proxy, no njs (baseline)" http://127.0.0.1:8090/mcp "" ""
+    printf 'initialize: %s\n' "$(init "$auth")"
+    bench "bearer: token + tools/call check + session" http://127.0.0.1:8080/mcp "$auth" bench-session-0001
+  else
+    auth="Bearer $(python3 -c 'import json;print(json.load(open("'"$FX"'/fixtures.json"))["tokens"]["rs256_admin"])')"
+    printf 'initialize: %s\n' "$(init "$auth")"
+    bench "oidc RS256: cached JWT + tools/call + session" http://127.0.0.1:8080/mcp "$auth" bench-session-0001
+    auth="Bearer $(python3 -c 'import json;print(json.load(open("'"$FX"'/fixtures.json"))["tokens"]["es256_reader"])')"
+    # reader role: echo allowed; its own session
+    sed -i 's/bench-session-0001/bench-session-0002/' /etc/nginx/conf.d/bench-upstream.conf && nginx -s reload && sleep 0.5
+    printf 'initialize: %s\n' "$(init "$auth")"
+    bench "oidc ES256: cached JWT + tools/call + session" http://127.0.0.1:8080/mcp "$auth" bench-session-0002
+    sed -i 's/bench-session-0002/bench-session-0001/' /etc/nginx/conf.d/bench-upstream.conf
+  fi
+done
+nginx -s stop >/dev/null 2>&1
