@@ -16,6 +16,19 @@ yamllint -s .
 step "ansible-lint"
 ansible-lint --offline
 
+step "playbook syntax"
+for playbook in playbooks/*.yml; do
+  ansible-playbook --syntax-check -i localhost, "$playbook"
+done
+
+step "execution environment build context (ansible-builder create)"
+mkdir -p .cache/ee
+rm -f .cache/ee/mcpsec-gateway*.tar.gz
+ansible-galaxy collection build --force --output-path .cache/ee .
+cp .cache/ee/mcpsec-gateway-*.tar.gz .cache/ee/mcpsec-gateway.tar.gz
+rm -rf .cache/ee/context
+ansible-builder create -f execution-environment.yml -c .cache/ee/context
+
 step "unit tests (pytest)"
 set +e
 python -m pytest tests/unit -q
