@@ -46,6 +46,7 @@ const t = {
   wrong_aud: sign(RS(), base({aud: 'https://other.example/mcp'}), {rsa: rsa1}),
   no_exp: sign(RS(), (() => { const c = base(); delete c.exp; return c; })(), {rsa: rsa1}),
   string_exp: sign(RS(), base({exp: String(now + 3600)}), {rsa: rsa1}),
+  crlf_sub: sign(RS(), base({sub: 'evil\r\nX-Mcpsec-Subject: admin-1'}), {rsa: rsa1}),
   no_sub: sign(RS(), (() => { const c = base(); delete c.sub; return c; })(), {rsa: rsa1}),
   alg_none: sign({alg: 'none', typ: 'JWT', kid: 'rsa-1'}, base(), {}),
   alg_none_nokid: sign({alg: 'none', typ: 'JWT'}, base(), {}),

@@ -473,7 +473,7 @@ def oidc_cases():
     report('unknown kids: at most one refetch per 30 s (%d fetches)' % (jwks_fetches() - before),
            jwks_fetches() - before == 1, jwks_fetches() - before)
 
-    bad = ['expired', 'nbf_future', 'wrong_iss', 'wrong_aud', 'no_exp', 'string_exp', 'no_sub', 'alg_none',
+    bad = ['expired', 'nbf_future', 'wrong_iss', 'wrong_aud', 'no_exp', 'string_exp', 'no_sub', 'crlf_sub', 'alg_none',
            'alg_none_nokid', 'hs256_pubkey_pem', 'hs256_empty_key', 'unknown_kid', 'unpublished_key_known_kid',
            'es256_with_rsa_kid', 'rs256_with_ec_kid', 'es256_der_sig', 'tampered_payload', 'crit_header',
            'bad_typ', 'duplicate_claim']

@@ -256,6 +256,11 @@ eq('checkClaims: nbf future', m.checkClaims(claims({nbf: N + 61}), OIDC, N), 'no
 eq('checkClaims: nbf within leeway', m.checkClaims(claims({nbf: N + 59}), OIDC, N), null);
 eq('checkClaims: no sub', m.checkClaims(claims({sub: undefined}), OIDC, N), 'no_subject');
 eq('checkClaims: empty sub', m.checkClaims(claims({sub: ''}), OIDC, N), 'no_subject');
+eq('checkClaims: CR/LF in sub', m.checkClaims(claims({sub: 'a\r\nX-Mcpsec-Subject: admin'}), OIDC, N), 'bad_subject');
+eq('checkClaims: NUL in sub', m.checkClaims(claims({sub: 'a\u0000b'}), OIDC, N), 'bad_subject');
+eq('checkClaims: unicode sub', m.checkClaims(claims({sub: 'j\u00f6rg@example.com'}), OIDC, N), null);
+eq('checkClaims: subject_claim preferred_username', m.checkClaims(claims({preferred_username: 'x\ny'}),
+   Object.assign({}, OIDC, {subject_claim: 'preferred_username'}), N), 'bad_subject');
 
 var H = function(h) { return m.selectKeys(h, fx.jwks.keys, ['RS256', 'ES256']); };
 eq('selectKeys: RS256 kid', H({alg: 'RS256', kid: 'rsa-1'}).keys.length, 1);
@@ -275,7 +280,7 @@ var expect = {
     rs256_reader: null, rs256_admin: null, es256_reader: null, rs256_aud_array: null, rs256_noroles: null,
     rs256_proto_roles: null, rs256_nbf_past: null,
     rs256_rotated: 'unknown_kid', expired: 'expired', nbf_future: 'not_yet_valid', wrong_iss: 'bad_iss',
-    wrong_aud: 'bad_aud', no_exp: 'no_exp', string_exp: 'no_exp', no_sub: 'no_subject',
+    wrong_aud: 'bad_aud', no_exp: 'no_exp', string_exp: 'no_exp', no_sub: 'no_subject', crlf_sub: 'bad_subject',
     alg_none: 'malformed_token', alg_none_nokid: 'malformed_token',  // empty signature hs256_pubkey_pem: 'alg_not_allowed',
     hs256_empty_key: 'alg_not_allowed', unknown_kid: 'unknown_kid', unpublished_key_known_kid: 'bad_signature',
     es256_with_rsa_kid: 'no_matching_key', rs256_with_ec_kid: 'no_matching_key', es256_der_sig: 'bad_signature',

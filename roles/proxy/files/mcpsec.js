@@ -27,6 +27,7 @@ var MAX_LOG_FIELD = 128;
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var STATIC_TOKEN_RE = /^[\x21-\x7e]{1,4096}$/;
 var B64URL_RE = /^[A-Za-z0-9_-]+$/;
+var SUBJECT_FORBIDDEN_RE = /[\x00-\x1f\x7f-\x9f]/;
 var JWKS_REFRESH_MS = 600000;      // a warm JWKS is refreshed after 10 min
 var JWKS_KID_REFETCH_MS = 30000;   // unknown kid: refetch at most every 30 s
 var JWKS_FAIL_BACKOFF_MS = 5000;   // after a failed fetch, wait before the next one
@@ -885,6 +886,9 @@ function checkClaims(claims, oidc, nowS) {
     var sub = claims[oidc.subject_claim || 'sub'];
     if (!hasOwn(claims, oidc.subject_claim || 'sub') || typeof sub !== 'string' || sub === '' || sub.length > 256) {
         return 'no_subject';
+    }
+    if (SUBJECT_FORBIDDEN_RE.test(sub)) {
+        return 'bad_subject';               /* it becomes a header upstream: no CR/LF, no controls */
     }
     return null;
 }
