@@ -105,7 +105,8 @@ def test_verify_fails_naming_a_world_readable_env_file(host):
     print("\n[ops] verify.yml with the env file at 0644:\n" + "\n".join(t for t in table if t.startswith("FAIL")))
     assert r.returncode != 0
     assert "verify failed: Env file is 0600 root:root" in r.stdout
-    assert [t.split("  ")[1].strip() for t in table if t.startswith("FAIL")] == ["Env file is 0600 root:root"]
+    # Row layout: "%-6s  %-42s %s" (result, check, detail).
+    assert [t[8:50].strip() for t in table if t.startswith("FAIL")] == ["Env file is 0600 root:root"]
 
 
 def test_verify_fails_naming_a_firewall_hole_for_supergateway(host):
