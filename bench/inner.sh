@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs inside the bench container (bench/run.sh). Usage: inner.sh <src-dir>.
 set -u
 SRC=$1

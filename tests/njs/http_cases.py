@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """nginx-level cases for the njs enforcement point, raw HTTP on 127.0.0.1:8080.
 
-Usage: http_cases.py <basic|bearer|oidc> <fixtures-dir>
+Usage: python3 http_cases.py <basic|bearer|oidc> <fixtures-dir>
 Prints one line per case ("ok - ..." / "not ok - ..."); exits 1 on any failure.
 Runs inside the disposable test container (see run.sh); traffic stays on loopback.
 """
@@ -167,7 +166,7 @@ def expect_401(name, r, error=None):
 
 
 def sh(cmd):
-    return subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -194,8 +193,8 @@ def common_cases(admin, reader, noroles):
     subject_admin = (seen.get('subject') or [None])[0]
 
     body = call('echo', 5, {'text': 'h\u00e9llo \\u0041', 'n': [1, 2.5e3]})
-    r = post(admin, body, sid=sid, extra=[('X-Mcpsec-Subject', 'mallory'), ('x-mcpsec-subject', 'eve'),
-                                           ('Cookie', 'a=b')])
+    spoof = [('X-Mcpsec-Subject', 'mallory'), ('x-mcpsec-subject', 'eve'), ('Cookie', 'a=b')]
+    r = post(admin, body, sid=sid, extra=spoof)
     seen = ((r.json() or {}).get('result') or {}).get('seen') or {}
     report('upstream: client X-Mcpsec-Subject replaced', r.status == 200 and seen.get('subject') == [subject_admin], seen)
     report('upstream: Cookie stripped', seen.get('cookie') is None, seen)
@@ -344,7 +343,7 @@ def audit_cases(secrets):
     # A line is written when nginx frees the request, which can trail the
     # response (lingering close after an unread body): wait briefly for stragglers.
     lines = []
-    for _ in range(30):
+    for _attempt in range(30):
         try:
             lines = open(AUDIT).read().splitlines()
         except OSError as e:
@@ -455,7 +454,7 @@ def oidc_cases():
     time.sleep(1.5)   # let the per-user limit_req bucket refill
 
     common_cases('rs256_admin', 'rs256_reader', 'rs256_noroles')
-    r, _ = initialize('es256_reader')
+    r = initialize('es256_reader')[0]
     report('ES256 token accepted', r.status == 200, r)
     report('aud array containing the resource accepted', initialize('rs256_aud_array')[0].status == 200)
     report('nbf in the past accepted', initialize('rs256_nbf_past')[0].status == 200)

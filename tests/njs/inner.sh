@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs inside the disposable test container started by tests/njs/run.sh.
 # Usage: inner.sh <src-dir>. Prints one line per case; exits non-zero on any failure.
 set -u

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Render the proxy role's njs files for one auth mode, the way the role does.
 
-Usage: render.py <src-root> <mode> <fixtures-dir>
+Usage: python3 render.py <src-root> <mode> <fixtures-dir>
 
 The test policy goes through the collection's own expand_policy (pure Python),
 then roles/proxy/templates/*.j2 are rendered with Jinja2 into /etc/nginx, next
@@ -45,7 +44,7 @@ if mode == 'basic':
                        'bob': {'password': PASSWORDS['bob'], 'roles': ['reader']},
                        'carol': {'password': PASSWORDS['carol'], 'roles': []}}
     # per-IP limit exercised from a dedicated source address
-    policy['rate_limits']['per_ip'] = {'rate': '50r/s', 'burst': 300}
+    policy['rate_limits']['per_ip'] = {'rate': '20r/s', 'burst': 150}
     policy['rate_limits']['per_user'] = {'rate': '1000r/s', 'burst': 1000}
 elif mode == 'bearer':
     policy['users'] = {'alice': {'token': TOKENS['alice'], 'roles': ['admin']},
@@ -70,9 +69,9 @@ mcpsec = _policy.expand_policy(policy)
 search = [os.path.join(src, 'roles', 'proxy', 'templates')]
 if os.environ.get('MCPSEC_TEMPLATES'):
     search.insert(0, os.environ['MCPSEC_TEMPLATES'])
-env = jinja2.Environment(loader=jinja2.FileSystemLoader(search),
-    keep_trailing_newline=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=False)
-env.filters['to_json'] = lambda v, **kw: json.dumps(v, **kw)
+env = jinja2.Environment(loader=jinja2.FileSystemLoader(search), keep_trailing_newline=True,
+                         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=False)
+env.filters['to_json'] = json.dumps
 env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A trivial stand-in for supergateway (streamable HTTP, stateful) on 127.0.0.1:8000.
 
 It answers JSON-RPC requests with what it saw (path, the headers the proxy must

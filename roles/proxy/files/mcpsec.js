@@ -56,6 +56,15 @@ function includes(arr, v) {
     return false;
 }
 
+/* Join by index, for the same reason. */
+function joinList(arr) {
+    var out = '';
+    for (var i = 0; i < arr.length; i++) {
+        out += (i > 0 ? ',' : '') + String(arr[i]);
+    }
+    return out;
+}
+
 function isPlainObject(v) {
     return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -1036,13 +1045,19 @@ function sleep(ms) {
     return new Promise(function(resolve) { setTimeout(resolve, ms); });
 }
 
-function jwksLoad() {
+/* The cache outlives reloads: keys fetched for another issuer or JWKS URI count as none. */
+function jwksSource(oidc) {
+    return oidc.issuer + ' ' + (oidc.jwks_uri || oidc.discovery_url);
+}
+
+function jwksLoad(oidc) {
     var raw = ngx.shared.mcpsec_jwks.get('jwks');
     if (!raw) {
         return null;
     }
     try {
-        return JSON.parse(raw);
+        var c = JSON.parse(raw);
+        return c.src === jwksSource(oidc) ? c : null;
     } catch (e) {
         return null;
     }
@@ -1079,7 +1094,7 @@ async function jwksRefresh(oidc) {
     if (keys.length === 0) {
         throw new Error('JWKS has no usable key');
     }
-    ngx.shared.mcpsec_jwks.set('jwks', JSON.stringify({at: Date.now(), keys: keys}));
+    ngx.shared.mcpsec_jwks.set('jwks', JSON.stringify({at: Date.now(), src: jwksSource(oidc), keys: keys}));
 }
 
 /* The JWKS, refreshed single-flight. Returns the key list, or null when
@@ -1087,7 +1102,7 @@ async function jwksRefresh(oidc) {
 async function jwksGet(oidc, kid) {
     var dict = ngx.shared.mcpsec_jwks;
     var now = Date.now();
-    var cached = jwksLoad();
+    var cached = jwksLoad(oidc);
     var stale = cached === null || now - cached.at > JWKS_REFRESH_MS;
     var kidMiss = cached !== null && kid !== null && !keysHaveKid(cached.keys, kid) &&
                   now - (dict.get('kid_at') || 0) >= JWKS_KID_REFETCH_MS;
@@ -1108,7 +1123,7 @@ async function jwksGet(oidc, kid) {
             ngx.log(ngx.WARN, 'mcpsec: JWKS refresh failed: ' + e.message);
         }
         dict.delete('lock');
-        cached = jwksLoad();
+        cached = jwksLoad(oidc);
         return cached ? cached.keys : null;
     }
     if (cached) {
@@ -1116,7 +1131,7 @@ async function jwksGet(oidc, kid) {
     }
     for (var waited = 0; waited < JWKS_WAIT_MS; waited += 50) {
         await sleep(50);
-        cached = jwksLoad();
+        cached = jwksLoad(oidc);
         if (cached) {
             return cached.keys;
         }
@@ -1131,7 +1146,9 @@ async function jwksGet(oidc, kid) {
 async function authenticateOidc(r, policy, token) {
     var oidc = policy.oidc;
     var nowS = Date.now() / 1000;
-    var digest = sha256hex(oidc.issuer + '\n' + oidc.audience + '\n' + token);
+    /* the policy's view of a token is part of the key: a reload that changes it starts afresh */
+    var digest = sha256hex([oidc.issuer, oidc.audience, oidc.subject_claim, joinList(oidc.roles_claim),
+                            joinList(oidc.algorithms), token].join('\n'));
     var cache = ngx.shared.mcpsec_jwt;
     var hit = cache.get(digest);
     if (hit) {
@@ -1295,7 +1312,11 @@ async function enforce(r) {
             deny(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', null);
             return;
         }
-        sessions.set('s:' + sid, subject);      /* re-arm the idle timeout */
+        try {
+            sessions.set('s:' + sid, subject);  /* re-arm the idle timeout */
+        } catch (e) {
+            ngx.log(ngx.WARN, 'mcpsec: session refresh: ' + e.message);
+        }
     }
 
     if (method !== 'POST') {
