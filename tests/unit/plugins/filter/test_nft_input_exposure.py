@@ -53,8 +53,8 @@ GATEWAY = {'nftables': [
 ]}
 
 
-def with_rules(*rules, base=GATEWAY):
-    data = copy.deepcopy(base)
+def with_rules(*rules):
+    data = copy.deepcopy(GATEWAY)
     data['nftables'].extend(rules)
     return data
 
