@@ -410,9 +410,31 @@ def bearer_cases():
     report('repeated Authorization refused', r.status in (400, 401), r)
     if r.status == 400 and not is_rpc_error(r):
         MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
+    upstream_restart_cases()
     flood('per-user limit_req', 'mallory', '127.0.0.1', 400)
-    report('per-user limit_req: other users unaffected', initialize('dave')[0].status == 200)
+    report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1)).status == 200)
     audit_cases(list(SECRETS['tokens'].values()))
+
+
+def upstream_restart_cases():
+    """The backend goes away and comes back without its sessions."""
+    _r, sid = initialize('dave')
+    pid = open('/run/mcpsec-upstream.pid').read().strip()
+    sh('kill %s; sleep 0.5' % pid)
+    r = post('dave', rpc('ping', None, 50), sid=sid)
+    report('backend down: 502 JSON', r.status == 502 and is_rpc_error(r, None), r)
+    proc = subprocess.Popen(['python3', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'upstream.py'), '8000'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with open('/run/mcpsec-upstream.pid', 'w') as f:
+        f.write(str(proc.pid))
+    time.sleep(0.7)
+    r = post('dave', rpc('ping', None, 51), sid=sid)
+    report('backend lost the session: its 404 passes through', r.status == 404, r)
+    r = post('dave', rpc('ping', None, 52), sid=sid)
+    expect('binding released after the backend\'s 404', r, 404)
+    r1 = initialize('dave')[0]
+    r2 = initialize('dave')[0]
+    report('released binding frees the session slot', r1.status == 200 and r2.status == 200, (r1, r2))
 
 
 def idp(action):

@@ -7,6 +7,7 @@ fail=0
 # shellcheck source=tests/njs/setup.sh
 . "$SRC/tests/njs/setup.sh"
 python3 "$SRC/tests/njs/upstream.py" 8000 >/tmp/upstream.log 2>&1 &
+echo $! >/run/mcpsec-upstream.pid     # http_cases.py stops and restarts it (upstream-down cases)
 sleep 0.5
 
 say "unit: njs CLI on the pure functions of mcpsec.js"
