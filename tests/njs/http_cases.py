@@ -362,8 +362,8 @@ def audit_cases(secrets):
     report('audit: every line is JSON (%d lines)' % len(lines), bad == 0 and len(lines) > 0, bad)
     report('audit: one line per request (%d requests)' % MCP_REQUESTS[0], len(lines) == MCP_REQUESTS[0],
            (len(lines), MCP_REQUESTS[0]))
-    keys = {'time', 'client', 'subject', 'roles', 'rpc_method', 'tool', 'decision', 'reason', 'status', 'bytes',
-            'request_time', 'upstream_response_time'}
+    keys = {'time', 'client', 'subject', 'roles', 'method', 'http_method', 'tool', 'decision', 'reason', 'status',
+            'bytes', 'request_time', 'upstream_time'}
     report('audit: fields present', all(keys <= set(r) for r in recs), recs[:1])
     text = '\n'.join(lines)
     leaked = [s for s in secrets if s and s in text]
@@ -371,11 +371,19 @@ def audit_cases(secrets):
     denied = [r for r in recs if r.get('reason') == 'tool_denied' and r.get('tool') == 'admin-only-tool']
     report('audit: tool denial logged with subject, tool, reason', bool(denied) and denied[0]['decision'] == 'deny'
            and denied[0]['subject'] != '' and denied[0]['status'] == 403, denied[:1])
-    allowed = [r for r in recs if r.get('decision') == 'allow' and r.get('rpc_method') == 'tools/call']
-    report('audit: allowed call logged with upstream time', bool(allowed) and allowed[0]['upstream_response_time'] != '', allowed[:1])
+    allowed = [r for r in recs if r.get('decision') == 'allow' and r.get('method') == 'tools/call']
+    report('audit: allowed call logged with upstream time', bool(allowed) and allowed[0]['upstream_time'] != '', allowed[:1])
     unauth = [r for r in recs if r.get('status') == 401]
     report('audit: 401s logged as deny with a reason', bool(unauth) and all(r['decision'] == 'deny' and r['reason'] for r in unauth),
            unauth[:2])
+    # the collection's own reader (audit_summary filter) must understand every line
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'plugins', 'plugin_utils'))
+    import _audit  # pylint: disable=import-outside-toplevel,import-error
+    summary = _audit.summarize(lines)
+    report('audit: audit_summary reads every line (%d)' % summary['total'],
+           summary['total'] == len(lines) and summary['invalid_lines'] == 0 and summary['untimed_lines'] == 0
+           and summary['status_counts'].get(403, summary['status_counts'].get('403', 0)) > 0 and summary['top_methods'],
+           {k: summary[k] for k in ('total', 'invalid_lines', 'untimed_lines', 'status_counts', 'top_methods')})
     report('audit: every line has a decision', all(r.get('decision') in ('allow', 'deny') for r in recs),
            [r for r in recs if r.get('decision') not in ('allow', 'deny')][:2])
 
