@@ -1,0 +1,319 @@
+"""Hardened services and containment (issue 6): exposure scores, a second host's view,
+a secret-leak drill and fault drills, each on the converged host."""
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import gateway_probe as gp
+import hardening_probe as hp
+import mcpsec_client
+import playbook_run
+
+SUPERGATEWAY = "mcpsec-supergateway"
+EXPORTER = "prometheus-nginx-exporter"
+EXPOSURE_LIMITS = {SUPERGATEWAY: 2.0, "nginx": 3.0, EXPORTER: 3.0}
+MARKER = "demo-env-marker-7f3a"
+ENV_FILE = "/etc/mcpsec/mcp-server.env"
+SITE = Path(playbook_run.ROOT) / "playbooks" / "site.yml"
+NGINX_FILES = ["/etc/nginx/conf.d/mcpsec-http.conf", "/etc/nginx/sites-available/mcpsec.conf",
+               "/etc/nginx/mcpsec/locations.conf", "/etc/nginx/mcpsec/observability.conf"]
+
+
+@pytest.fixture(scope="module")
+def gw(host):
+    name = host.backend.get_hostname()
+    base = "https://" + hp.published(name, 443).replace("127.0.0.1", "localhost")
+    return {"name": name, "base": base, "mcp": base + "/mcp", "ca": gp.ca_file_from(host)}
+
+
+@pytest.fixture(scope="module")
+def probe(gw):
+    with hp.probe_host(gw["name"]) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def creds(host):
+    return {u: (u, hp.demo_password(host, u)) for u in ("alice", "bob")}
+
+
+def health(gw) -> int:
+    try:
+        with gp.http(gw["ca"]) as c:
+            return c.get(gw["base"] + "/health", timeout=3).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def wait_healthy(gw, limit: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if health(gw) == 200:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"/health not 200 within {limit} s")
+
+
+# ---------------------------------------------------------------- systemd exposure
+
+@pytest.mark.parametrize("unit", list(EXPOSURE_LIMITS))
+def test_exposure_score_within_limit(host, unit):
+    score = hp.exposure(host, unit)
+    print(f"\n[verify] systemd-analyze security {unit}: {score} (limit {EXPOSURE_LIMITS[unit]})")
+    assert score <= EXPOSURE_LIMITS[unit]
+
+
+def test_supergateway_limits_sized_for_sessions(host):
+    mem = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
+    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+    stop = hp.unit_value(host, SUPERGATEWAY, "TimeoutStopUSec")
+    print(f"\n[verify] {SUPERGATEWAY}: MemoryMax={mem // 2**20}M TasksMax={tasks} TimeoutStopSec={stop}"
+          f" OOMPolicy={hp.unit_value(host, SUPERGATEWAY, 'OOMPolicy')}")
+    assert 0 < mem < 2**63 - 1 and 0 < tasks < 2**63 - 1
+    # supergateway gives its children 5 s on shutdown.
+    assert stop.endswith("s") and not stop.endswith("ms")
+
+
+def test_mcp_server_sandbox_still_reaches_outbound_apis(host, probe):
+    # No network isolation in the unit ...
+    assert hp.unit_value(host, SUPERGATEWAY, "PrivateNetwork") == "no"
+    assert hp.unit_value(host, SUPERGATEWAY, "IPAddressDeny") == ""
+    # ... and a process with the unit's exact sandbox connects out (to a listener on the second host).
+    probe.serve_tcp(18099)
+    js = ("const s=require('net').connect(18099,'%s',()=>{});s.on('data',d=>{process.stdout.write(d);process.exit(0)});"
+          "s.on('error',e=>{console.error(e.message);process.exit(2)});setTimeout(()=>process.exit(3),5000)") % probe.ip
+    out = hp.run_in_sandbox_of(host, SUPERGATEWAY, f"/usr/bin/node -e \"{js}\"")
+    print(f"\n[verify] outbound from the MCP server's sandbox to {probe.ip}:18099 -> {out.stdout.strip()!r}")
+    assert "mcpsec-probe-ok" in out.stdout, out.stderr
+
+
+# ---------------------------------------------------------------- containment, seen from a second host
+
+def test_second_host_reaches_only_80_and_443(gw, probe):
+    ip = gp.container_ip(gw["name"])
+    s80 = probe.http_status(f"http://{ip}/health")
+    s443 = probe.http_status(f"https://{ip}/health")
+    closed = {port: not probe.tcp_open(ip, port) for port in (8000, 9113, 8081)}
+    stub = probe.http_status(f"https://{ip}/stub_status")
+    metrics = probe.http_status(f"https://{ip}/metrics")
+    print(f"\n[verify] from second host {probe.ip} to {ip}: 80 -> {s80}, 443 -> {s443}, "
+          + ", ".join(f"{p} {'closed' if c else 'OPEN'}" for p, c in closed.items())
+          + f", /stub_status -> {stub}, /metrics -> {metrics}")
+    assert s80 == 301 and s443 == 200
+    assert all(closed.values()), closed
+    assert stub == 404 and metrics == 403
+
+
+def test_backends_listen_where_expected(host):
+    # supergateway binds every interface (no bind flag): only nftables keeps it in.
+    assert host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    assert host.socket("tcp://127.0.0.1:9113").is_listening
+    assert not host.socket("tcp://0.0.0.0:9113").is_listening
+    assert host.socket("tcp://127.0.0.1:8081").is_listening
+
+
+def test_metrics_only_for_metrics_allow_cidrs(host, gw):
+    inside = host.run("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/metrics").stdout
+    body = host.run("curl -sk https://127.0.0.1/metrics").stdout
+    with gp.http(gw["ca"]) as c:
+        outside = c.get(gw["base"] + "/metrics")
+    print(f"\n[verify] /metrics from loopback -> {inside}, from the controller -> {outside.status_code}")
+    assert inside == "200" and "nginx_up 1" in body
+    assert outside.status_code == 403 and outside.json() == {"error": "forbidden"}
+
+
+# ---------------------------------------------------------------- secrets at rest and in flight
+
+def test_secret_leak_drill(host, gw, creds):
+    # The marker really is in the server's environment: get-env shows it to an admin ...
+    trip = asyncio.run(mcpsec_client.round_trip(gw["mcp"], calls=[("get-env", {})], basic=creds["alice"], ca_file=gw["ca"]))
+    assert MARKER in trip.results[0]["text"]
+    # ... also through a raw session, whose response headers we can read.
+    with gp.http(gw["ca"]) as c:
+        s = hp.RawSession(c, gw["mcp"], creds["alice"])
+        s.open()
+        s.call("tools/call", {"name": "get-env", "arguments": {}})
+        s.close()
+    assert MARKER in s.responses[-1].text
+    header_hits = sum(MARKER in json.dumps(dict(r.headers)) for r in s.responses)
+
+    # A converge at -v: Ansible's own output.
+    run = playbook_run.run_playbook(SITE, verbosity=1)
+    log = Path("/tmp") / f"mcpsec-{gw['name']}-converge-v.log"
+    log.write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-3000:]
+    ansible_hits = (run.stdout + run.stderr).count(MARKER)
+
+    def count(cmd: str) -> int:
+        return int(host.run(f"{cmd} | grep -a -c -F {MARKER} || true").stdout.strip() or 0)
+
+    hits = {
+        "journal": count("journalctl --no-pager -o export"),
+        "nginx logs": count("cat /var/log/nginx/*"),
+        "/var/log": count("grep -r -a -F -l " + MARKER + " /var/log"),
+        "unit files": count("systemctl cat mcpsec-supergateway nginx prometheus-nginx-exporter; "
+                            "grep -r -a -l -F " + MARKER + " /etc/systemd /usr/lib/systemd /run/systemd"),
+        "ps": count("ps -eo args"),
+        "/etc outside the env file": count(f"grep -r -a -l -F {MARKER} /etc | grep -v -x {ENV_FILE}"),
+        "response headers": header_hits,
+        "ansible -v": ansible_hits,
+    }
+    in_env_file = count(f"cat {ENV_FILE}")
+    total = sum(hits.values())
+    print(f"\n[verify] secret leak drill: {MARKER} outside the env file: {total} hit(s) {hits}; "
+          f"in the env file: {in_env_file}; ansible -v log: {log}")
+    assert in_env_file == 1
+    assert total == 0, hits
+
+
+# ---------------------------------------------------------------- fault drills
+
+def test_drill_kill_9_supergateway_recovers(host, gw):
+    assert health(gw) == 200
+    old = hp.unit_value(host, SUPERGATEWAY, "MainPID")
+    host.run(f"kill -9 {old}")
+    took = wait_healthy(gw, 10)
+    new = hp.unit_value(host, SUPERGATEWAY, "MainPID")
+    print(f"\n[verify] drill kill -9 supergateway (pid {old}): healthy again after {took:.1f} s (pid {new})")
+    assert new != old
+
+
+def test_drill_kill_one_sessions_child(host, gw, creds):
+    with gp.http(gw["ca"]) as c:
+        before = hp.cgroup_pids(host, SUPERGATEWAY)
+        victim = hp.RawSession(c, gw["mcp"], creds["alice"])
+        assert victim.open().status_code == 200
+        assert victim.call("tools/list").status_code == 200
+        child = hp.cgroup_pids(host, SUPERGATEWAY) - before
+        other = hp.RawSession(c, gw["mcp"], creds["alice"])
+        assert other.open().status_code == 200
+        assert child, "no child process appeared for the new session"
+        host.run("kill -9 " + " ".join(map(str, sorted(child))))
+        start = time.monotonic()
+        status = None
+        while time.monotonic() - start < 10:
+            status = victim.call("tools/list").status_code
+            if status == 404:
+                break
+            time.sleep(0.2)
+        took = time.monotonic() - start
+        survivor = other.call("tools/list").status_code
+        fresh = hp.RawSession(c, gw["mcp"], creds["alice"])
+        fresh_init = fresh.open().status_code
+        fresh_list = fresh.call("tools/list")
+        print(f"\n[verify] drill kill one session's child (pids {sorted(child)}): that session -> {status} "
+              f"after {took:.1f} s, another session -> {survivor}, a new session -> {fresh_init}/{fresh_list.status_code}")
+        for s in (other, fresh):
+            s.close()
+    assert status == 404
+    assert survivor == 200
+    assert fresh_init == 200 and fresh_list.status_code == 200
+    assert any("tools" in m.get("result", {}) for m in hp.sse_messages(fresh_list.text))
+
+
+def test_drill_supergateway_stopped_gives_json_503(host, gw, creds):
+    host.run(f"systemctl stop {SUPERGATEWAY}")
+    try:
+        with gp.http(gw["ca"]) as c:
+            h = c.get(gw["base"] + "/health")
+            m = c.post(gw["mcp"], json=gp.INITIALIZE, headers=gp.MCP_HEADERS, auth=creds["alice"])
+    finally:
+        host.run(f"systemctl start {SUPERGATEWAY}")
+    took = wait_healthy(gw, 15)
+    print(f"\n[verify] drill supergateway stopped: /health -> {h.status_code} {h.text.strip()}, "
+          f"/mcp -> {m.status_code} {m.headers.get('content-type')} {m.text.strip()}; "
+          f"healthy {took:.1f} s after the start")
+    assert h.status_code == 503 and h.json()["status"] == "unavailable"
+    assert m.status_code == 503
+    assert m.headers["content-type"].startswith("application/json")
+    m.json()
+
+
+def test_drill_broken_nginx_value_keeps_old_config_serving(host, gw, creds):
+    def digests():
+        return {f: hashlib.sha256(host.file(f).content).hexdigest() for f in NGINX_FILES}
+
+    before = digests()
+    master = host.run("cat /run/nginx.pid").stdout.strip()
+    down, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if health(gw) != 200:
+                down.append(time.monotonic())
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    start = time.monotonic()
+    run = hp.run_site_tags(SITE, tags="proxy", extra_vars={"proxy_client_max_body_size": "12zz"})
+    took = time.monotonic() - start
+    stop.set()
+    watcher.join()
+    with gp.http(gw["ca"]) as c:
+        s = hp.RawSession(c, gw["mcp"], creds["alice"])
+        init = s.open().status_code
+        s.close()
+    out = run.stdout + run.stderr
+    print(f"\n[verify] drill broken nginx value (proxy_client_max_body_size=12zz): play rc={run.returncode} "
+          f"after {took:.1f} s, failed health checks during the run: {len(down)}, files unchanged: "
+          f"{digests() == before}, same master: {host.run('cat /run/nginx.pid').stdout.strip() == master}, "
+          f"443 initialize -> {init}")
+    assert run.returncode != 0
+    assert "nginx rejected the new configuration" in out and "client_max_body_size" in out
+    assert digests() == before
+    assert host.run("nginx -t -q").rc == 0
+    assert not host.run("ls /etc/nginx/conf.d/ /etc/nginx/sites-available/ /etc/nginx/mcpsec/ | grep '~$'").stdout
+    assert not down and init == 200
+
+
+def test_drill_session_burst_stays_within_limits(host, gw, creds):
+    policy = json.loads(host.file("/etc/nginx/mcpsec/policy.json").content_string)
+    cap = policy["max_sessions_per_user"]
+    enforced = "js_content" in host.file("/etc/nginx/mcpsec/locations.conf").content_string
+    mem_max = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
+    tasks_max = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+
+    async def burst():
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(verify=gw["ca"], timeout=60, limits=limits) as c:
+            async def one():
+                try:
+                    r = await c.post(gw["mcp"], json=gp.INITIALIZE, headers=gp.MCP_HEADERS, auth=creds["alice"])
+                    return r.status_code, r.headers.get("mcp-session-id")
+                except httpx.HTTPError:
+                    return 0, None
+            return await asyncio.gather(*[one() for _ in range(200)])
+
+    start = time.monotonic()
+    results = asyncio.run(burst())
+    took = time.monotonic() - start
+    codes = {}
+    for code, _ in results:
+        codes[code] = codes.get(code, 0) + 1
+    peak_mem = int(hp.unit_value(host, SUPERGATEWAY, "MemoryCurrent"))
+    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksCurrent"))
+    children = len(hp.cgroup_pids(host, SUPERGATEWAY))
+    bob = asyncio.run(mcpsec_client.round_trip(gw["mcp"], calls=[("echo", {"message": "bob during a burst"})],
+                                               basic=creds["bob"], ca_file=gw["ca"]))
+    with gp.http(gw["ca"]) as c:
+        for _, sid in results:
+            if sid:
+                c.delete(gw["mcp"], headers={"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"},
+                         auth=creds["alice"])
+    print(f"\n[verify] drill burst of 200 session opens by alice in {took:.1f} s: statuses {codes}; "
+          f"cap {cap} {'enforced by the proxy' if enforced else 'NOT enforced by the proxy yet'}; "
+          f"unit memory {peak_mem // 2**20}M of {mem_max // 2**20}M, tasks {tasks} of {tasks_max}, "
+          f"{children} processes; bob's echo -> {'ok' if not bob.results[0]['is_error'] else 'error'}")
+    assert peak_mem <= mem_max and tasks <= tasks_max
+    assert not bob.results[0]["is_error"]
+    assert host.service(SUPERGATEWAY).is_running
+    if enforced:
+        assert codes.get(200, 0) <= cap
+        assert codes.get(429, 0) >= 200 - cap
