@@ -90,6 +90,8 @@ for (i = 0; i < all.length; i++) {
     eq('parseStrictJson agrees with the scanner: ' + JSON.stringify(all[i]),
        [fast.reason === undefined, fast.reason === 'duplicate_key'], [ref.reason === undefined, ref.reason === 'duplicate_key']);
 }
+eq('withoutStringContents: plain', m.withoutStringContents('{"a:b":"c,d","e":[1,"f"]}'), '{":",":[1,"]}');
+eq('withoutStringContents: escapes', m.withoutStringContents('{"a\\":":"c\\\\","e":1}'), '{":",":1}');
 var arr = '[' + new Array(30001).join('1,') + '1]';
 var t0 = Date.now();
 eq('parseStrictJson: 30001-element array', m.parseStrictJson(arr).reason, undefined);

@@ -416,6 +416,21 @@ function countKeys(value) {
     return n;
 }
 
+/* The text with every string literal reduced to one '"'. Without a backslash
+ * the quotes of valid JSON strictly alternate open/close, so a native split
+ * does it (a regex match per string costs several us in njs). */
+function withoutStringContents(text) {
+    if (text.indexOf('\\') >= 0) {
+        return text.replace(STRING_LITERAL_RE, '"');
+    }
+    var parts = text.split('"');
+    var out = [];
+    for (var i = 0; i < parts.length; i += 2) {
+        out.push(parts[i]);
+    }
+    return out.join('"');
+}
+
 /* Returns {value} or {reason: 'invalid_json' | 'duplicate_key' | 'too_deep'}. */
 function parseStrictJson(text) {
     if (typeof text !== 'string') {
@@ -430,7 +445,7 @@ function parseStrictJson(text) {
     } catch (e) {
         return {reason: 'invalid_json'};
     }
-    var bare = text.replace(STRING_LITERAL_RE, '"');
+    var bare = withoutStringContents(text);
     if (LENIENT_NUMBER_RE.test(bare)) {
         return {reason: 'invalid_json'};
     }
@@ -1502,6 +1517,7 @@ export default {
     parseStrictJson: parseStrictJson,
     parseScanned: parseScanned,
     countKeys: countKeys,
+    withoutStringContents: withoutStringContents,
     digestEqual: digestEqual,
     parseBody: parseBody,
     checkContentType: checkContentType,
