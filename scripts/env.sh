@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts: the venv's tools and this checkout as mcpsec.gateway.
 MCPSEC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$MCPSEC_ROOT/.venv/bin:$PATH"

@@ -40,7 +40,7 @@ def run_playbook(playbook: str | Path, *, extra_vars: dict | None = None, check:
         cmd.append("-" + "v" * verbosity)
     if limit:
         cmd += ["--limit", limit]
-    return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
 def recap(output: str) -> dict[str, int]:

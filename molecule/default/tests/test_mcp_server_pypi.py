@@ -43,7 +43,7 @@ def pypi_runs(tmp_path_factory):
 
 
 def test_pypi_server_install_is_idempotent(pypi_runs):
-    _, second = pypi_runs
+    second = pypi_runs[1]
     assert playbook_run.recap(second.stdout).get("changed") == 0, second.stdout[-3000:]
 
 
