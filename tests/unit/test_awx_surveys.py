@@ -123,6 +123,8 @@ def test_survey_is_valid_awx_survey_json(template):
             assert all(d in choices for d in picked), where
             if item['type'] == 'multiplechoice':
                 assert len(picked) <= 1, where
+        elif item['type'] in ('integer', 'float') and default == '' and not item['required']:
+            pass    # no default: AWX passes nothing unless the question is answered
         elif item['type'] == 'integer':
             assert isinstance(default, int) and not isinstance(default, bool), where
             assert item['min'] <= default <= item['max'], where
@@ -164,11 +166,16 @@ def test_survey_variables_match_the_argument_specs(template):
                 assert default == spec['default'], '%s: default %r, spec %r' % (where, default, spec['default'])
 
 
-def test_site_survey_never_pins_a_version_over_the_inventory():
-    """A survey answer is an extra var: a default version would silently override the inventory's pin."""
-    for item in _survey('deploy')['spec']:
-        if item['variable'].endswith(('_version', '_package')):
-            assert item['default'] == '' and not item['required'], item['variable']
+@pytest.mark.parametrize('template', [t for t in TEMPLATES if t['playbook'] == 'playbooks/site.yml'],
+                         ids=[t['survey'] for t in TEMPLATES if t['playbook'] == 'playbooks/site.yml'])
+def test_site_surveys_never_override_the_inventory_by_default(template):
+    """AWX sends every non-empty survey default as an extra var, which beats the inventory.
+
+    A default there would silently replace the inventory's pinned versions, SSH port,
+    certificate mode or key type on every run, so these questions are optional and empty.
+    """
+    for item in _survey(template['survey'])['spec']:
+        assert item['default'] == '' and not item['required'], item['variable']
 
 
 @pytest.mark.parametrize('playbook', ['playbooks/verify.yml', 'playbooks/rotate.yml', 'playbooks/audit_report.yml'])
