@@ -80,6 +80,8 @@ variables = {
     'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
     'proxy_audit_log': '/var/log/nginx/mcpsec-audit.log', 'proxy_hsts_max_age': 63072000,
     'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},
+    # roles/proxy/defaults/main.yml
+    'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
 }
 
 
