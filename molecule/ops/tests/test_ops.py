@@ -88,12 +88,6 @@ def test_verify_passes_on_the_converged_host_and_changes_nothing():
     assert recap(r)["changed"] == 0
 
 
-def test_verify_is_check_mode_safe():
-    r = run("verify.yml", check=True)
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert recap(r)["changed"] == 0
-
-
 def test_verify_fails_naming_a_world_readable_env_file(host):
     assert host.run(f"chmod 0644 {ENV_FILE}").rc == 0
     try:
@@ -124,13 +118,17 @@ def test_verify_fails_naming_a_firewall_hole_for_supergateway(host):
 
 
 # ---------------------------------------------------------------------------- rotate.yml
-def test_rotate_changes_one_token_reloads_only_nginx_and_is_idempotent(host, ca_file):
+def test_rotate_token_then_server_secret_restarts_only_what_must(host, ca_file):
+    """One token, then one server secret: each run reloads or restarts only what uses it."""
     old = token("alice")
     new = os.urandom(24).hex()
+    new_key = "rotated-" + os.urandom(16).hex()
+    env = {"MCPSEC_DEMO_MARKER": "demo-env-marker-7f3a", "MCPSEC_OPS_API_KEY": new_key}
     sg_pid = main_pid(host, "mcpsec-supergateway")
     nginx_pid = main_pid(host, "nginx")
     assert initialize(ca_file, old) == 200
     try:
+        # 1. alice's token.
         r = run("rotate.yml", extra={"ops_alice_token": new})
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         report = debug_msg(r.stdout, "Report what the rotation changed (names, never values)")
@@ -150,24 +148,12 @@ def test_rotate_changes_one_token_reloads_only_nginx_and_is_idempotent(host, ca_
         assert again.returncode == 0
         print("[ops] rotate.yml again:", {k: v for k, v in recap(again).items() if k in ("ok", "changed", "failed")})
         assert recap(again)["changed"] == 0
-    finally:
-        # Back to the inventory's token.
-        back = run("rotate.yml")
-        assert back.returncode == 0, back.stdout[-3000:]
-    assert initialize(ca_file, old) == 200
-    assert initialize(ca_file, new) == 401
 
-
-def test_rotate_changes_a_server_secret_and_restarts_only_supergateway(host, ca_file):
-    new_key = "rotated-" + os.urandom(16).hex()
-    env = {"MCPSEC_DEMO_MARKER": "demo-env-marker-7f3a", "MCPSEC_OPS_API_KEY": new_key}
-    sg_pid = main_pid(host, "mcpsec-supergateway")
-    nginx_pid = main_pid(host, "nginx")
-    try:
-        r = run("rotate.yml", extra={"mcp_server_env": env})
+        # 2. A secret of the MCP server (alice keeps her new token).
+        r = run("rotate.yml", extra={"ops_alice_token": new, "mcp_server_env": env})
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         report = debug_msg(r.stdout, "Report what the rotation changed (names, never values)")
-        print("\n[ops] rotate.yml (MCPSEC_OPS_API_KEY):", json.dumps(report))
+        print("[ops] rotate.yml (MCPSEC_OPS_API_KEY):", json.dumps(report))
         assert report["mcp_server_env"] == {"added": [], "updated": ["MCPSEC_OPS_API_KEY"], "removed": []}
         assert report["users"] == {"added": [], "updated": [], "removed": []}
         assert report["supergateway_restarted"] is True and report["nginx_reloaded"] is False
@@ -177,10 +163,13 @@ def test_rotate_changes_a_server_secret_and_restarts_only_supergateway(host, ca_
         assert f'MCPSEC_OPS_API_KEY="{new_key}"' in f.content_string
         assert main_pid(host, "mcpsec-supergateway") != sg_pid
         assert main_pid(host, "nginx") == nginx_pid
-        assert initialize(ca_file, token("alice")) == 200
-        assert recap(run("rotate.yml", extra={"mcp_server_env": env}))["changed"] == 0
+        assert initialize(ca_file, new) == 200
     finally:
-        assert run("rotate.yml").returncode == 0
+        # Back to the inventory's secrets.
+        back = run("rotate.yml")
+        assert back.returncode == 0, back.stdout[-3000:]
+    assert initialize(ca_file, old) == 200
+    assert initialize(ca_file, new) == 401
     assert new_key not in host.file(ENV_FILE).content_string
 
 
@@ -234,12 +223,3 @@ def test_audit_report_counts_a_known_log(host):
     # 3 x 403 + 5 x 429 + 1 x 401 = 9 of 15
     assert "error rate      60.0% (9 of 15 with status >= 400; 0 >= 500)" in text
     assert recap(r)["changed"] == 0
-
-
-def test_audit_report_reads_the_live_log():
-    r = run("audit_report.yml", "-e", "audit_window=1d")
-    report = rows(r.stdout, first=("requests", "top users 429", "top tools"))
-    print("\n[ops] audit_report.yml on the live log:\n" + "\n".join(report))
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert report and not report[0].startswith("requests        0 ")
-    assert "invalid lines 0" in report[0]
