@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The gateway benchmark in one run: tools/call p50/p99 and req/s through nginx (TLS, each
+# auth mode, cached JWT) against the same calls sent directly to supergateway, on converged
+# Debian 13 test hosts (bench/molecule/gateway), then the nginx-only enforcement path with a
+# trivial upstream (bench/run.sh). MCPSEC_BENCH_KEEP=1 keeps the hosts; DURATION, CONNS, THREADS.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/env.sh
+. "$ROOT/scripts/env.sh"
+cd "$ROOT/bench"
+SECRETS=$ROOT/.cache/bench
+
+cleanup() { [ "${MCPSEC_BENCH_KEEP:-0}" = 1 ] || molecule destroy -s gateway >/dev/null 2>&1 || true; }
+trap cleanup EXIT INT TERM
+
+if [ "$(docker inspect -f '{{.State.Running}}' mcpsec-bench-oidc 2>/dev/null)" != true ]; then
+  molecule create -s gateway >/tmp/mcpsec-bench-molecule.log 2>&1
+  molecule prepare -s gateway >>/tmp/mcpsec-bench-molecule.log 2>&1
+  molecule converge -s gateway >>/tmp/mcpsec-bench-molecule.log 2>&1 || { tail -40 /tmp/mcpsec-bench-molecule.log; exit 1; }
+fi
+
+declare -A auth
+auth[basic]="Basic $(printf 'alice:%s' "$(cat "$SECRETS/alice-password")" | base64 -w0)"
+auth[bearer]="Bearer $(cat "$SECRETS/alice-token")"
+spec='{"claims":{"iss":"https://127.0.0.1:9443","aud":"https://localhost/mcp","sub":"alice","roles":["admin"]},"alg":"RS256"}'
+auth[oidc]="Bearer $(docker exec mcpsec-bench-oidc node /opt/mcpsec-idp/mint.js /opt/mcpsec-idp/keys.json "$spec")"
+
+printf 'load before: %s\n' "$(uptime)"
+printf '%s CPUs; wrk %s connections, %s threads, %s per run, client on the same host\n\n' \
+  "$(nproc)" "${CONNS:-8}" "${THREADS:-2}" "${DURATION:-10s}"
+echo '| path | p50 | p99 | req/s | non-2xx |'
+echo '| --- | --- | --- | --- | --- |'
+for mode in basic bearer oidc; do
+  docker cp gateway_inner.sh "mcpsec-bench-$mode:/tmp/gateway_inner.sh"
+  docker exec -e "DURATION=${DURATION:-10s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
+    "mcpsec-bench-$mode" bash /tmp/gateway_inner.sh "$mode" "${auth[$mode]}"
+done
+printf '\nload after: %s\n\n' "$(uptime)"
+echo "nginx-only enforcement path, trivial upstream (bench/run.sh):"
+MCPSEC_BENCH_DURATION=${DURATION:-10s} bash "$ROOT/bench/run.sh"
+printf 'load at the end: %s\n' "$(uptime)"

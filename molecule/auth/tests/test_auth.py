@@ -1,0 +1,115 @@
+"""auth.mode basic and bearer: what the enforcement point lets through and what it refuses.
+
+A real MCP client (the official Python SDK) where a client is meant to succeed; raw HTTP
+for the attacks. One `[verify] <case>: <status>` line per case.
+"""
+import asyncio
+import base64
+
+import pytest
+
+import enforcement as enf
+import gateway_probe as gp
+import mcpsec_client
+import playbook_run
+
+SECRETS = playbook_run.ROOT / ".cache" / "auth"
+USERS = ("alice", "bob", "carol")
+HOSTS = {
+    "mcpsec-auth-basic": {"mode": "basic", "port": 27443},
+    "mcpsec-auth-bearer": {"mode": "bearer", "port": 29443},
+}
+
+
+def secret(mode: str, user: str) -> str:
+    kind = "password" if mode == "basic" else "token"
+    return (SECRETS / f"{user}-{kind}").read_text(encoding="utf-8").strip()
+
+
+def authorization(mode: str, user: str, value: str | None = None) -> str:
+    value = value if value is not None else secret(mode, user)
+    if mode == "basic":
+        return "Basic " + base64.b64encode(f"{user}:{value}".encode()).decode()
+    return f"Bearer {value}"
+
+
+@pytest.fixture(scope="module")
+def target(host):
+    name = host.backend.get_hostname()
+    conf = HOSTS[name]
+    mode = conf["mode"]
+    gw = enf.Gateway(
+        url=f"https://localhost:{conf['port']}/mcp",
+        ca_file=gp.ca_file_from(host),
+        credentials={u: {"Authorization": authorization(mode, u)} for u in USERS},
+        label=f"{mode}: ",
+    )
+    return mode, gw
+
+
+def test_real_client_as_admin_and_reader(target):
+    mode, gw = target
+    for user, calls in (("alice", [("echo", {"message": "hi from alice"}), ("get-env", {})]),
+                        ("bob", [("echo", {"message": "hi from bob"}), ("get-sum", {"a": 2, "b": 3})])):
+        kw = {"basic": (user, secret(mode, user))} if mode == "basic" else {"bearer": secret(mode, user)}
+        trip = asyncio.run(mcpsec_client.round_trip(gw.url, calls=calls, ca_file=gw.ca_file, **kw))
+        results = ", ".join(f"{r['tool']}={'error' if r['is_error'] else 'ok'}" for r in trip.results)
+        enf.show(f"{gw.label}real MCP client as {user}: {len(trip.tools)} tools, {results}", "ok")
+        assert not any(r["is_error"] for r in trip.results)
+    assert "hi from bob" in trip.results[0]["text"] and "5" in trip.results[1]["text"]
+
+
+def test_authentication_failures_are_401_with_challenge(target):
+    mode, gw = target
+    init = enf.rpc("initialize", {"protocolVersion": enf.PROTOCOL_VERSION, "capabilities": {},
+                                  "clientInfo": {"name": "probe", "version": "1"}})
+    wrong = "Wr0ngSecretValue" + "x9" * 20
+    cases = [
+        ("no credentials", {}),
+        (f"wrong {'password' if mode == 'basic' else 'token'} for alice",
+         {"Authorization": authorization(mode, "alice", wrong)}),
+        ("the other scheme", {"Authorization": ("Bearer " + wrong) if mode == "basic"
+                              else authorization("basic", "alice", secret(mode, "alice"))}),
+    ]
+    if mode == "basic":
+        cases.append(("unknown user mallory", {"Authorization": authorization(mode, "mallory", secret(mode, "alice"))}))
+    with gw.client() as c:
+        for name, hdrs in cases:
+            h = gw.headers(None, extra=hdrs)
+            r = c.post(gw.url, json=init, headers=h)
+            challenge = r.headers.get("www-authenticate", "")
+            enf.show(f"{gw.label}auth: {name}", f"{r.status_code} challenge={'yes' if challenge else 'no'}")
+            assert r.status_code == 401 and "resource_metadata=" in challenge, (r.status_code, r.headers)
+
+
+def test_fail_closed_bodies(target):
+    _mode, gw = target
+    enf.body_cases(gw, "alice")
+
+
+def test_roles_and_escaped_tool_names(target):
+    _mode, gw = target
+    enf.role_cases(gw, reader="bob", admin="alice")
+
+
+def test_session_bound_to_its_subject(target):
+    _mode, gw = target
+    enf.session_cases(gw, owner="alice", other="bob")
+
+
+def test_per_tool_limit(target):
+    _mode, gw = target
+    enf.tool_limit_cases(gw, "alice", "carol")
+
+
+def test_per_user_and_per_ip_bursts(host, target):
+    _mode, gw = target
+    enf.burst_cases(gw, host, noisy="bob", quiet="alice", crowd=["alice", "bob", "carol"],
+                    per_user_burst=40, per_ip_each=15)
+    enf.other_address_unaffected(gw, host, "carol")
+
+
+def test_audit_log(host, target):
+    mode, gw = target
+    secrets = [secret(mode, u) for u in USERS]
+    enf.audit_cases(gw, host, secrets)

@@ -1,0 +1,258 @@
+"""Raw-HTTP probes of the njs enforcement point on a converged gateway (Molecule auth/oidc).
+
+Every case prints one line, ``[verify] <case>: <status>``, so that the scenario output
+lists what was checked and what the gateway answered. The traffic goes to the scenario's
+published loopback port only.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+PROTOCOL_VERSION = "2025-06-18"
+AUDIT_FIELDS = ("time", "client", "subject", "roles", "method", "tool", "decision", "reason",
+                "status", "bytes", "request_time", "upstream_time")
+
+
+def show(case: str, status) -> None:
+    print(f"[verify] {case}: {status}", flush=True)
+
+
+def rpc(method: str, params: dict | None = None, id_: int | None = 1) -> dict:
+    msg: dict = {"jsonrpc": "2.0", "method": method}
+    if id_ is not None:
+        msg["id"] = id_
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def tool_call(name: str, arguments: dict | None = None, id_: int = 1) -> dict:
+    return rpc("tools/call", {"name": name, "arguments": arguments or {}}, id_)
+
+
+def reason_of(r: httpx.Response) -> str:
+    """The enforcement point's reason from its JSON-RPC error ("Bad Request: batch" -> "batch")."""
+    try:
+        message = r.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return message.split(": ", 1)[1] if ": " in message else message
+
+
+@dataclass
+class Gateway:
+    """One gateway under test: its MCP URL, the CA that signed its certificate, and the users."""
+    url: str
+    ca_file: str
+    credentials: dict[str, dict[str, str]]   # user -> extra request headers (Authorization)
+    label: str = ""
+    sessions: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(verify=self.ca_file, timeout=30.0, follow_redirects=False)
+
+    def headers(self, user: str | None, sid: str | None = None, extra: dict | None = None) -> dict:
+        h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+             "MCP-Protocol-Version": PROTOCOL_VERSION}
+        if user is not None:
+            h.update(self.credentials[user])
+        if sid:
+            h["Mcp-Session-Id"] = sid
+        h.update(extra or {})
+        return h
+
+    def post(self, user: str | None, body, *, sid: str | None = None, extra: dict | None = None,
+             client: httpx.Client | None = None) -> httpx.Response:
+        content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if client is not None:
+            return client.post(self.url, content=content, headers=self.headers(user, sid, extra))
+        with self.client() as c:
+            return c.post(self.url, content=content, headers=self.headers(user, sid, extra))
+
+    def session(self, user: str) -> str:
+        """A raw MCP session for user (initialize + initialized), reused across cases."""
+        if user in self.sessions:
+            return self.sessions[user]
+        init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                                  "clientInfo": {"name": "mcpsec-verify", "version": "1"}})
+        r = self.post(user, init)
+        assert r.status_code == 200, f"initialize as {user}: {r.status_code} {r.text[:200]}"
+        sid = r.headers["mcp-session-id"]
+        r = self.post(user, rpc("notifications/initialized", id_=None), sid=sid)
+        assert r.status_code in (200, 202), f"initialized as {user}: {r.status_code}"
+        self.sessions[user] = sid
+        return sid
+
+    def case(self, case: str, r: httpx.Response, expected: int) -> httpx.Response:
+        reason = reason_of(r) if r.status_code >= 400 else ""
+        show(f"{self.label}{case}", f"{r.status_code}{' ' + reason if reason else ''}")
+        assert r.status_code == expected, f"{case}: expected {expected}, got {r.status_code} {r.text[:300]}"
+        return r
+
+
+def burst(gw: Gateway, users: list[str], per_user: int) -> dict[str, list[int]]:
+    """per_user concurrent pings per user on each user's own session; the statuses per user."""
+    sids = {u: gw.session(u) for u in users}
+    jobs = [(u, i) for i in range(per_user) for u in users]
+    out: dict[str, list[int]] = {u: [] for u in users}
+    with gw.client() as c, concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {pool.submit(gw.post, u, rpc("ping", id_=i + 1), sid=sids[u], client=c): u for u, i in jobs}
+        for f in concurrent.futures.as_completed(futures):
+            out[futures[f]].append(f.result().status_code)
+    return out
+
+
+# ---------------------------------------------------------------- fail-closed bodies
+
+def body_cases(gw: Gateway, user: str, body_limit_bytes: int = 100 * 1024) -> None:
+    """Each bypass class the enforcement point refuses, with the status it must give."""
+    sid = gw.session(user)
+    echo = tool_call("echo", {"message": "x"})
+    raw_echo = json.dumps(echo)
+    cases = [
+        ("body JSON array (batch)", json.dumps([echo]), None, 400),
+        ("body duplicate key", '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call",'
+                               '"params":{"name":"get-env","arguments":{}}}', None, 400),
+        ("body duplicate key, \\u-escaped", '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
+                                            '{"name":"echo","\\u006eame":"get-env","arguments":{}}}', None, 400),
+        ("body invalid JSON", raw_echo[:-3], None, 400),
+        ("body invalid UTF-8", raw_echo.replace('"x"', '"\xff\xfe"').encode("latin-1"), None, 400),
+        ("Content-Encoding: gzip", gzip.compress(raw_echo.encode()), {"Content-Encoding": "gzip"}, 400),
+        ("Content-Encoding: identity", raw_echo, {"Content-Encoding": "identity"}, 400),
+        ("Content-Type: text/plain", raw_echo, {"Content-Type": "text/plain"}, 400),
+        ("Content-Type charset=iso-8859-1", raw_echo,
+         {"Content-Type": "application/json; charset=iso-8859-1"}, 400),
+        ("body over the limit", json.dumps(tool_call("echo", {"message": "a" * (body_limit_bytes + 4096)})),
+         None, 413),
+        ("Mcp-Method header disagrees with the body", raw_echo, {"Mcp-Method": "tools/list"}, 400),
+        ("Mcp-Name header disagrees with the body", raw_echo,
+         {"Mcp-Method": "tools/call", "Mcp-Name": "get-env"}, 400),
+        ("Origin not in allow_origins", raw_echo, {"Origin": "https://evil.example"}, 403),
+        ("Origin in allow_origins", raw_echo, {"Origin": "https://claude.ai"}, 200),
+        ("Mcp-Method/Mcp-Name headers agreeing with the body", raw_echo,
+         {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}, 200),
+        ("unknown MCP-Protocol-Version", raw_echo, {"MCP-Protocol-Version": "1999-01-01"}, 400),
+    ]
+    with gw.client() as c:
+        for name, body, extra, expected in cases:
+            gw.case(name, gw.post(user, body, sid=sid, extra=extra, client=c), expected)
+
+
+# ---------------------------------------------------------------- roles and sessions
+
+def role_cases(gw: Gateway, reader: str, admin: str) -> None:
+    r = gw.case(f"roles: reader {reader} calls get-env", gw.post(reader, tool_call("get-env"), sid=gw.session(reader)), 403)
+    assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
+    gw.case(f"roles: admin {admin} calls get-env", gw.post(admin, tool_call("get-env"), sid=gw.session(admin)), 200)
+    gw.case(f"roles: reader {reader} calls echo", gw.post(reader, tool_call("echo", {"message": "hi"}),
+                                                          sid=gw.session(reader)), 200)
+    # \u-escaped names are authorised as the tool they decode to.
+    escaped_get_env = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"\\u0067et-env","arguments":{}}}'
+    gw.case(f"\\u-escaped tool name \\u0067et-env as reader {reader} (is get-env)",
+            gw.post(reader, escaped_get_env, sid=gw.session(reader)), 403)
+    escaped_echo = ('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"\\u0065cho",'
+                    '"arguments":{"message":"decoded"}}}')
+    r = gw.case(f"\\u-escaped tool name \\u0065cho as reader {reader} (is echo)",
+                gw.post(reader, escaped_echo, sid=gw.session(reader)), 200)
+    assert "decoded" in r.text
+
+
+def session_cases(gw: Gateway, owner: str, other: str) -> None:
+    sid = gw.session(owner)
+    r = gw.post(other, tool_call("echo", {"message": "hijack"}), sid=sid)
+    gw.case(f"session: {other} reuses {owner}'s session id (refused)", r, 404)
+    gw.case(f"session: {owner} still uses it", gw.post(owner, tool_call("echo", {"message": "mine"}), sid=sid), 200)
+
+
+# ---------------------------------------------------------------- limits
+
+def tool_limit_cases(gw: Gateway, user: str, other: str, tool: str = "trigger-long-running-operation",
+                     calls: int = 3) -> None:
+    sid = gw.session(user)
+    args = {"duration": 1, "steps": 1}
+    with gw.client() as c:
+        for i in range(1, calls + 2):
+            expected = 200 if i <= calls else 429
+            r = gw.case(f"limits: {user} {tool} call {i} in 60 s", gw.post(user, tool_call(tool, args, i),
+                                                                          sid=sid, client=c), expected)
+            if expected == 429:
+                assert r.headers.get("retry-after"), r.headers
+    gw.case(f"limits: other user {other} {tool} (unaffected)",
+            gw.post(other, tool_call(tool, args), sid=gw.session(other)), 200)
+
+
+def burst_cases(gw: Gateway, host, noisy: str, quiet: str, crowd: list[str], per_user_burst: int,
+                per_ip_each: int) -> None:
+    """per-user and per-IP limit_req bursts, proven by the zone nginx names in its error log."""
+    time.sleep(3)   # let earlier cases' buckets refill
+    host.run("truncate -s 0 /var/log/nginx/error.log")
+    got = burst(gw, [noisy], per_user_burst)[noisy]
+    limited = got.count(429)
+    log = host.run("cat /var/log/nginx/error.log").stdout
+    by_zone = 'zone "mcpsec_per_user"' in log
+    show(f"{gw.label}limits: per-user burst, {per_user_burst} concurrent as {noisy}",
+         f"{got.count(200)}x200 {limited}x429 (error.log names zone mcpsec_per_user: {by_zone})")
+    assert limited > 0 and set(got) <= {200, 429}, got
+    assert by_zone, log[-2000:]
+    gw.case(f"limits: other user {quiet} right after {noisy}'s burst (unaffected)",
+            gw.post(quiet, rpc("ping"), sid=gw.session(quiet)), 200)
+
+    time.sleep(3)
+    host.run("truncate -s 0 /var/log/nginx/error.log")
+    got_all = burst(gw, crowd, per_ip_each)
+    statuses = [s for v in got_all.values() for s in v]
+    log = host.run("cat /var/log/nginx/error.log").stdout
+    by_zone = 'zone "mcpsec_per_ip"' in log
+    show(f"{gw.label}limits: per-IP burst, {per_ip_each} concurrent each as {', '.join(crowd)} from one address",
+         f"{statuses.count(200)}x200 {statuses.count(429)}x429 (error.log names zone mcpsec_per_ip: {by_zone})")
+    assert statuses.count(429) > 0 and set(statuses) <= {200, 429}, got_all
+    assert by_zone, log[-2000:]
+
+
+def other_address_unaffected(gw: Gateway, host, user: str, port: int = 443) -> None:
+    """Right after the per-IP burst, a client at another address (the host's loopback) still gets in."""
+    sid = gw.session(user)
+    time.sleep(0.3)   # the user's own per-user bucket regains a request; the address bucket is another one
+    auth = gw.credentials[user]["Authorization"]
+    body = json.dumps(rpc("ping", id_=99))
+    cmd = ("curl -sk -o /dev/null -w '%{http_code}' "
+           f"-H 'Authorization: {auth}' -H 'Content-Type: application/json' "
+           "-H 'Accept: application/json, text/event-stream' "
+           f"-H 'MCP-Protocol-Version: {PROTOCOL_VERSION}' -H 'Mcp-Session-Id: {sid}' "
+           f"--data '{body}' https://127.0.0.1:{port}/mcp")
+    out = host.run(cmd)
+    status = out.stdout.strip()
+    show(f"{gw.label}limits: {user} from another address (127.0.0.1 on the host) after the per-IP burst", status)
+    assert status == "200", out
+
+
+# ---------------------------------------------------------------- audit log
+
+def audit_cases(gw: Gateway, host, secrets: list[str], path: str = "/var/log/nginx/mcpsec-audit.log") -> list[dict]:
+    content = host.file(path).content_string
+    lines = [line for line in content.splitlines() if line.strip()]
+    parsed = [json.loads(line) for line in lines]
+    show(f"{gw.label}audit: {len(parsed)} lines parse as JSON", "ok")
+    missing = sorted({k for e in parsed for k in AUDIT_FIELDS if k not in e})
+    show(f"{gw.label}audit: fields {', '.join(AUDIT_FIELDS)} on every line", "ok" if not missing else f"missing {missing}")
+    assert not missing
+    calls = [e for e in parsed if e["method"] == "tools/call" and e["decision"] == "allow" and e["status"] == 200]
+    assert calls, "no allowed tools/call in the audit log"
+    e = calls[-1]
+    show(f"{gw.label}audit: an allowed tools/call line",
+         json.dumps({k: e[k] for k in AUDIT_FIELDS}, sort_keys=False))
+    assert e["subject"] and e["tool"] and e["roles"] and e["upstream_time"] not in ("", "-")
+    denied = [e for e in parsed if e["decision"] == "deny"]
+    assert all(d["reason"] for d in denied), [d for d in denied if not d["reason"]][:3]
+    show(f"{gw.label}audit: denials with a reason", f"{len(denied)} ({', '.join(sorted({d['reason'] for d in denied}))})")
+    leaked = [i for i, s in enumerate(secrets) if s and s in content]
+    show(f"{gw.label}audit: no secret ({len(secrets)} checked) and no Authorization header in the log",
+         "ok" if not leaked and "Basic " not in content and "Bearer " not in content else "LEAK")
+    assert not leaked and "Basic " not in content and "Bearer " not in content
+    return parsed
