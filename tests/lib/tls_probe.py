@@ -61,8 +61,8 @@ class SslyzeVerdict:
 
     @property
     def summary(self) -> str:
-        lines = [ln.strip() for ln in self.output.splitlines() if "ompliant" in ln or "FAILED" in ln]
-        return " | ".join(lines[-3:]) or self.output.strip().splitlines()[-1]
+        lines = [ln.strip() for ln in self.output.splitlines() if "ompliant" in ln or ln.strip().startswith("* ")]
+        return " | ".join(lines[-4:]) or self.output.strip().splitlines()[-1]
 
 
 def sslyze(profile: str, port: int, sni: str, ca_file: str, address: str = "127.0.0.1") -> SslyzeVerdict:
@@ -70,7 +70,7 @@ def sslyze(profile: str, port: int, sni: str, ca_file: str, address: str = "127.
     exe = ROOT / ".venv" / "bin" / "sslyze"
     cmd = [str(exe if exe.exists() else "sslyze"), f"--mozilla_config={profile}",
            f"--certinfo_ca_file={ca_file}", f"{sni}:{port}{{{address}}}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     return SslyzeVerdict(proc.returncode, proc.returncode == 0, proc.stdout + proc.stderr)
 
 
@@ -94,7 +94,7 @@ def converge(*, playbook: str | Path | None = None, extra_vars: dict | None = No
     if tags:
         cmd += ["--tags", tags]
     try:
-        return subprocess.run(cmd, env=playbook_run.ansible_env(), capture_output=True, text=True,
+        return subprocess.run(cmd, env=playbook_run.ansible_env(), capture_output=True, text=True, check=False,
                               timeout=timeout, cwd=ROOT)
     finally:
         if vars_file:

@@ -126,7 +126,7 @@ def test_forced_renewal_by_certbot_service_reloads_without_restart(host):
         host.check_output("mv /root/cli.ini.mcpsec-test /etc/letsencrypt/cli.ini")
     assert run.rc == 0, host.run("journalctl -u certbot.service -n 30 --no-pager").stdout
     after_serial = before_serial
-    for _ in range(20):
+    for _attempt in range(20):
         after_serial = served_serial()
         if after_serial != before_serial:
             break
@@ -147,7 +147,9 @@ def test_acme_failure_fails_the_play_and_nginx_keeps_its_certificate(host):
     run = tp.converge(playbook=TLS_ONLY, extra_vars={"tls_acme_directory_url": "https://localhost:14001/dir"})
     out = run.stdout + run.stderr
     line = next((ln for ln in out.splitlines() if "certbot could not issue" in ln), "")
-    cause = next((ln for ln in out.splitlines() if "rror" in ln and "certbot could not" not in ln), "")
+    lines = out.splitlines()
+    at = next((i for i, ln in enumerate(lines) if "unexpected error" in ln or "rror:" in ln and "certbot could not" not in ln), None)
+    cause = " ".join(ln.strip() for ln in lines[at:at + 2]) if at is not None else ""
     print(f"\n[verify] ACME failure: rc={run.returncode}; {line.strip()[:200]}")
     print(f"[verify] certbot said: {cause.strip()[:300]}")
     assert run.returncode != 0
