@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 NAME=mcpsec-demo
 HTTPS_PORT=8443
 HTTP_PORT=8080
-IMAGE="${MCPSEC_TEST_IMAGE:-mcpsec/debian13-systemd:latest}"
 
 if [ "${1:-}" = destroy ]; then
   docker rm -f "$NAME" >/dev/null 2>&1 || true
@@ -23,17 +22,9 @@ bash scripts/bootstrap.sh
 if [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; then
   docker rm -f "$NAME" >/dev/null 2>&1 || true
   echo "[demo] booting the Debian 13 test host $NAME"
-  docker run -d --name "$NAME" --hostname "$NAME" \
-    --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined \
-    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp:exec,mode=1777 \
-    -p "127.0.0.1:$HTTPS_PORT:443" -p "127.0.0.1:$HTTP_PORT:80" \
-    "$IMAGE" /lib/systemd/systemd >/dev/null
-  for _ in $(seq 1 60); do
-    state=$(docker exec "$NAME" systemctl is-system-running 2>/dev/null || true)
-    case "$state" in running|degraded) break ;; esac
-    sleep 1
-  done
+  # shellcheck source=scripts/test-host.sh
+  . scripts/test-host.sh
+  test_host_boot "$NAME" -p "127.0.0.1:$HTTPS_PORT:443" -p "127.0.0.1:$HTTP_PORT:80"
 fi
 
 echo "[demo] ansible-playbook playbooks/site.yml -i inventories/demo"

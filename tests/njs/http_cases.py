@@ -169,6 +169,19 @@ def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
 
 
+def wait_for_port(port, timeout=20.0):
+    """Until something accepts on 127.0.0.1:port (a loaded machine starts Python slowly)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 # ---------------------------------------------------------------------------
 def common_cases(admin, reader, noroles):
     """Cases that hold in every auth mode; users are given per mode."""
@@ -428,14 +441,14 @@ def upstream_restart_cases():
     """The backend goes away and comes back without its sessions."""
     _r, sid = initialize('dave')
     pid = open('/run/mcpsec-upstream.pid').read().strip()
-    sh('kill %s; sleep 0.5' % pid)
+    sh('kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done' % (pid, pid))
     r = post('dave', rpc('ping', None, 50), sid=sid)
     report('backend down: 502 JSON', r.status == 502 and is_rpc_error(r, None), r)
     proc = subprocess.Popen(['python3', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'upstream.py'), '8000'],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     with open('/run/mcpsec-upstream.pid', 'w') as f:
         f.write(str(proc.pid))
-    time.sleep(0.7)
+    wait_for_port(8000)
     r = post('dave', rpc('ping', None, 51), sid=sid)
     report('backend lost the session: its 404 passes through', r.status == 404, r)
     r = post('dave', rpc('ping', None, 52), sid=sid)
@@ -461,8 +474,9 @@ def jwks_fetches():
 
 
 def restart_gateway():
-    sh('nginx -s stop; sleep 0.5; nginx')
-    time.sleep(0.5)
+    # `nginx -s quit` returns at once: wait until the old master has let go of its ports.
+    sh('pid=$(cat /run/nginx.pid); nginx -s stop; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; nginx')
+    wait_for_port(8080)
 
 
 def oidc_cases():
