@@ -173,46 +173,49 @@ def session_cases(gw: Gateway, owner: str, other: str) -> None:
 # ---------------------------------------------------------------- limits
 
 def tool_limit_cases(gw: Gateway, user: str, other: str, tool: str = "trigger-long-running-operation",
-                     calls: int = 3) -> None:
+                     calls: int = 3, window_s: int = 60) -> None:
     sid = gw.session(user)
     args = {"duration": 1, "steps": 1}
+    # The per-tool counter is a fixed window aligned on the epoch (mcpsec.js windowKey):
+    # calls straddling a window edge are counted in two windows. Start with room to spare.
+    left = window_s - time.time() % window_s
+    if left < 20:
+        show(f"{gw.label}limits: waiting {left:.0f} s for a fresh {window_s} s window", "ok")
+        time.sleep(left + 0.5)
     with gw.client() as c:
         for i in range(1, calls + 2):
             expected = 200 if i <= calls else 429
-            r = gw.case(f"limits: {user} {tool} call {i} in 60 s", gw.post(user, tool_call(tool, args, i),
-                                                                          sid=sid, client=c), expected)
+            r = gw.post(user, tool_call(tool, args, i), sid=sid, client=c)
+            gw.case(f"limits: {user} {tool} call {i} in 60 s", r, expected)
             if expected == 429:
                 assert r.headers.get("retry-after"), r.headers
     gw.case(f"limits: other user {other} {tool} (unaffected)",
             gw.post(other, tool_call(tool, args), sid=gw.session(other)), 200)
 
 
-def burst_cases(gw: Gateway, host, noisy: str, quiet: str, crowd: list[str], per_user_burst: int,
+def burst_cases(gw: Gateway, noisy: str, quiet: str, crowd: list[str], per_user_burst: int,
                 per_ip_each: int) -> None:
-    """per-user and per-IP limit_req bursts, proven by the zone nginx names in its error log."""
-    time.sleep(3)   # let earlier cases' buckets refill
-    host.run("truncate -s 0 /var/log/nginx/error.log")
+    """per-user and per-IP limit_req bursts (nginx logs limit_req at warn, below Debian's
+    error_log level, so the zone is told apart by who is refused instead):
+    - per user: one user's burst beyond its per-user allowance is refused while another
+      user at the same address still gets in;
+    - per IP: several users each send no more than their own per-user allowance (the
+      buckets are full after the pause), together more than the address's: only the
+      per-IP zone can refuse them."""
+    time.sleep(4)   # let earlier cases' buckets refill
     got = burst(gw, [noisy], per_user_burst)[noisy]
-    limited = got.count(429)
-    log = host.run("cat /var/log/nginx/error.log").stdout
-    by_zone = 'zone "mcpsec_per_user"' in log
     show(f"{gw.label}limits: per-user burst, {per_user_burst} concurrent as {noisy}",
-         f"{got.count(200)}x200 {limited}x429 (error.log names zone mcpsec_per_user: {by_zone})")
-    assert limited > 0 and set(got) <= {200, 429}, got
-    assert by_zone, log[-2000:]
+         f"{got.count(200)}x200 {got.count(429)}x429")
+    assert got.count(429) > 0 and set(got) <= {200, 429}, got
     gw.case(f"limits: other user {quiet} right after {noisy}'s burst (unaffected)",
             gw.post(quiet, rpc("ping"), sid=gw.session(quiet)), 200)
 
-    time.sleep(3)
-    host.run("truncate -s 0 /var/log/nginx/error.log")
+    time.sleep(4)
     got_all = burst(gw, crowd, per_ip_each)
     statuses = [s for v in got_all.values() for s in v]
-    log = host.run("cat /var/log/nginx/error.log").stdout
-    by_zone = 'zone "mcpsec_per_ip"' in log
-    show(f"{gw.label}limits: per-IP burst, {per_ip_each} concurrent each as {', '.join(crowd)} from one address",
-         f"{statuses.count(200)}x200 {statuses.count(429)}x429 (error.log names zone mcpsec_per_ip: {by_zone})")
+    show(f"{gw.label}limits: per-IP burst, {per_ip_each} concurrent each (within per-user) as "
+         f"{', '.join(crowd)} from one address", f"{statuses.count(200)}x200 {statuses.count(429)}x429")
     assert statuses.count(429) > 0 and set(statuses) <= {200, 429}, got_all
-    assert by_zone, log[-2000:]
 
 
 def other_address_unaffected(gw: Gateway, host, user: str, port: int = 443) -> None:
@@ -250,7 +253,8 @@ def audit_cases(gw: Gateway, host, secrets: list[str], path: str = "/var/log/ngi
     assert e["subject"] and e["tool"] and e["roles"] and e["upstream_time"] not in ("", "-")
     denied = [e for e in parsed if e["decision"] == "deny"]
     assert all(d["reason"] for d in denied), [d for d in denied if not d["reason"]][:3]
-    show(f"{gw.label}audit: denials with a reason", f"{len(denied)} ({', '.join(sorted({d['reason'] for d in denied}))})")
+    show(f"{gw.label}audit: denials with a reason",
+         f"{len(denied)} ({', '.join(sorted({str(d['reason']) + '=' + str(d['status']) for d in denied}))})")
     leaked = [i for i, s in enumerate(secrets) if s and s in content]
     show(f"{gw.label}audit: no secret ({len(secrets)} checked) and no Authorization header in the log",
          "ok" if not leaked and "Basic " not in content and "Bearer " not in content else "LEAK")
