@@ -31,9 +31,9 @@ printf '%s CPUs; wrk %s connections, %s threads, %s per run, client on the same 
 echo '| path | p50 | p99 | req/s | non-2xx |'
 echo '| --- | --- | --- | --- | --- |'
 for mode in basic bearer oidc; do
-  docker cp gateway_inner.sh "mcpsec-bench-$mode:/tmp/gateway_inner.sh"
-  docker exec -e "DURATION=${DURATION:-10s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
-    "mcpsec-bench-$mode" bash /tmp/gateway_inner.sh "$mode" "${auth[$mode]}"
+  # stdin: /tmp in the host is a tmpfs that docker cp cannot reach
+  docker exec -i -e "DURATION=${DURATION:-10s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
+    "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" <gateway_inner.sh
 done
 printf '\nload after: %s\n\n' "$(uptime)"
 echo "nginx-only enforcement path, trivial upstream (bench/run.sh):"
