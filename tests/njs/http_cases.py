@@ -443,7 +443,8 @@ def upstream_restart_cases():
     pid = open('/run/mcpsec-upstream.pid').read().strip()
     sh('kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done' % (pid, pid))
     r = post('dave', rpc('ping', None, 50), sid=sid)
-    report('backend down: 502 JSON', r.status == 502 and is_rpc_error(r, None), r)
+    report('backend down: 503 JSON with Retry-After', r.status == 503 and is_rpc_error(r, None)
+           and r.h('Retry-After') == '5', r)
     proc = subprocess.Popen(['python3', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'upstream.py'), '8000'],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     with open('/run/mcpsec-upstream.pid', 'w') as f:

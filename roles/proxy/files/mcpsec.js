@@ -1502,6 +1502,8 @@ function nginxError(r) {
     var extra = null;
     if (status === 429) {
         extra = {'Retry-After': r.variables.mcpsec_limit_retry_after || '1'};
+    } else if (status === 503) {
+        extra = {'Retry-After': '5'};
     }
     deny(r, status, hasOwn(reasons, status) ? reasons[status] : 'nginx_' + status, null, extra);
 }
