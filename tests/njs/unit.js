@@ -195,6 +195,18 @@ var w3 = m.windowKey('bob', 't', 60, 180000);
 eq('windowKey: same window same key', w1.key === w2.key, true);
 eq('windowKey: next window new key', w1.key !== w3.key, true);
 eq('windowKey: retryAfter', [w1.retryAfter, w2.retryAfter], [60, 1]);
+// Sliding window: 3 calls per 60 s hold across an epoch-aligned boundary.
+var s1 = m.slidingAdmit(undefined, 3, 60000, 59000);
+var s2 = m.slidingAdmit(s1.log, 3, 60000, 59500);
+var s3 = m.slidingAdmit(s2.log, 3, 60000, 60500);
+var s4 = m.slidingAdmit(s3.log, 3, 60000, 61000);
+eq('slidingAdmit: 3 calls admitted', [s1.admit, s2.admit, s3.admit], [true, true, true]);
+eq('slidingAdmit: 4th call in 60 s refused across a window boundary', s4.admit, false);
+eq('slidingAdmit: Retry-After until the oldest call leaves the window', s4.retryAfter, 58);
+var s5 = m.slidingAdmit(s3.log, 3, 60000, 119001);
+eq('slidingAdmit: admitted again once the oldest call is 60 s old', [s5.admit, s5.log], [true, '59500,60500,119001']);
+eq('slidingAdmit: garbage and future entries are dropped',
+   m.slidingAdmit('x,,999999999,1000', 2, 60000, 30000).log, '1000,30000');
 var digest = require('crypto').createHash('sha256').update('tok-bob-0123456789-0123456789-0123').digest('hex');
 var tokens = {alice: 'a'.repeat(64), bob: digest};
 eq('matchStaticToken: match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0123'), 'bob');

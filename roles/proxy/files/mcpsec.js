@@ -12,7 +12,8 @@
  *
  * Shared dict zones (js_shared_dict_zone):
  *   mcpsec_sessions  string            session id -> subject, pending initialize reservations
- *   mcpsec_counters  number            per user per tool window counters
+ *   mcpsec_counters  number            failed-authentication counters per client address
+ *   mcpsec_toolcalls string, evict     per user per tool: times of the calls admitted in the window
  *   mcpsec_jwt       string, evict     verified JWT cache keyed by digest
  *   mcpsec_jwks      string            JWKS cache, single-flight lock, refetch stamps
  *
@@ -677,6 +678,34 @@ function windowKey(subject, tool, windowS, nowMs) {
     return {key: subject + '\n' + tool + '\n' + windowS + '\n' + w,
             ttlMs: windowS * 1000 + 1000,
             retryAfter: Math.max(1, Math.ceil(((w + 1) * windowS * 1000 - nowMs) / 1000))};
+}
+
+/* Per-tool limits over a sliding window: `log` holds the times (ms, comma
+ * separated, oldest first) of the calls admitted in the last window, so "N
+ * calls per window" holds for ANY window, not just epoch-aligned ones (a fixed
+ * window lets 2N through across a boundary). Pure: the caller stores `log`. */
+var DIGITS_RE = /^[0-9]{1,15}$/;
+
+function slidingAdmit(log, calls, windowMs, nowMs) {
+    var kept = [];
+    if (log) {
+        var parts = log.split(',');
+        for (var i = 0; i < parts.length; i++) {
+            if (!DIGITS_RE.test(parts[i])) {
+                continue;
+            }
+            var t = Number(parts[i]);
+            if (t > nowMs - windowMs && t <= nowMs) {
+                kept.push(t);
+            }
+        }
+    }
+    if (kept.length >= calls) {
+        return {admit: false, log: kept.join(','),
+                retryAfter: Math.max(1, Math.ceil((kept[kept.length - calls] + windowMs - nowMs) / 1000))};
+    }
+    kept.push(nowMs);
+    return {admit: true, log: kept.join(','), retryAfter: 0};
 }
 
 var HEX64_RE = /^[0-9a-f]{64}$/;
@@ -1390,16 +1419,19 @@ async function enforce(r) {
         }
         var lim = toolLimit(policy, info.tool);
         if (lim !== null) {
-            var w = windowKey(subject, info.tool, lim.window, Date.now());
-            var count;
+            var slot = subject + '\n' + info.tool + '\n' + lim.window;
+            var verdict;
             try {
-                count = ngx.shared.mcpsec_counters.incr(w.key, 1, 0, w.ttlMs);
+                /* get and set run without yielding: within a worker this is atomic. */
+                verdict = slidingAdmit(ngx.shared.mcpsec_toolcalls.get(slot), lim.calls,
+                                       lim.window * 1000, Date.now());
+                ngx.shared.mcpsec_toolcalls.set(slot, verdict.log);
             } catch (e) {
                 deny(r, 503, 'counter_unavailable', info.id, {'Retry-After': '5'});
                 return;
             }
-            if (count > lim.calls) {
-                deny(r, 429, 'tool_rate', info.id, {'Retry-After': String(w.retryAfter)});
+            if (!verdict.admit) {
+                deny(r, 429, 'tool_rate', info.id, {'Retry-After': String(verdict.retryAfter)});
                 return;
             }
         }
@@ -1533,6 +1565,7 @@ export default {
     toolAllowed: toolAllowed,
     toolLimit: toolLimit,
     windowKey: windowKey,
+    slidingAdmit: slidingAdmit,
     matchStaticToken: matchStaticToken,
     b64urlDecode: b64urlDecode,
     jwkUsable: jwkUsable,
