@@ -145,7 +145,7 @@ def test_missing_library_messages(monkeypatch):
 @pytest.fixture
 def bcrypt_available():
     if cred.BCRYPT_IMPORT_ERROR is not None:
-        pytest.skip('bcrypt is not installed')
+        pytest.fail('bcrypt is a dev requirement (requirements-dev.txt) and must be installed to test the bcrypt scheme')
 
 
 def test_bcrypt_hashes_are_2b_and_idempotent(bcrypt_available):
