@@ -29,7 +29,31 @@ server {
         proxy_buffering off;
     }
 }
+# The njs floor: the baseline plus a js_content handler that checks nothing and
+# only redirects to the proxy location, the shape every njs enforcement point
+# has (DESIGN.md). No njs enforcement can be faster than this on this host.
+js_import bench_floor from /opt/mcpsec-bench/floor.js;
+server {
+    listen 127.0.0.1:8091;
+    access_log off;
+    location = /mcp {
+        js_content bench_floor.handle;
+    }
+    location @floor_upstream {
+        proxy_pass http://mcpsec_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+    }
+}
 CONF
+mkdir -p /opt/mcpsec-bench
+cat >/opt/mcpsec-bench/floor.js <<'JS'
+function handle(r) {
+    r.internalRedirect('@floor_upstream');
+}
+export default {handle: handle};
+JS
 cat >/tmp/call.lua <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
@@ -68,6 +92,7 @@ for mode in bearer oidc; do
   if [ "$mode" = bearer ]; then
     auth="Bearer $(python3 -c 'import json;print(json.load(open("/opt/mcpsec-test/secrets-bearer.json"))["tokens"]["alice"])')"
     bench "plain proxy, no njs (baseline)" http://127.0.0.1:8090/mcp "" ""
+    bench "njs floor: handler that only redirects" http://127.0.0.1:8091/mcp "" ""
     printf 'initialize: %s\n' "$(init "$auth")"
     bench "bearer: token + tools/call check + session" http://127.0.0.1:8080/mcp "$auth" bench-session-0001
   else

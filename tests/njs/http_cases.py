@@ -451,7 +451,7 @@ def upstream_restart_cases():
         f.write(str(proc.pid))
     wait_for_port(8000)
     r = post('dave', rpc('ping', None, 51), sid=sid)
-    report('backend lost the session: its 404 passes through', r.status == 404, r)
+    report('backend lost the session: 404 with a JSON-RPC error', r.status == 404 and is_rpc_error(r, None), r)
     r = post('dave', rpc('ping', None, 52), sid=sid)
     expect('binding released after the backend\'s 404', r, 404)
     r1 = initialize('dave')[0]

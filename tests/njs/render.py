@@ -82,6 +82,7 @@ variables = {
     'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},
     # roles/proxy/defaults/main.yml
     'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
+    'proxy_audit_log_buffer': '64k', 'proxy_audit_log_flush': '1s',
 }
 
 

@@ -212,9 +212,18 @@ var tokens = {alice: 'a'.repeat(64), bob: digest};
 eq('matchStaticToken: match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0123'), 'bob');
 eq('matchStaticToken: no match', m.matchStaticToken(tokens, 'tok-bob-0123456789-0123456789-0124'), null);
 eq('matchStaticToken: digest itself is not a token', m.matchStaticToken(tokens, digest), null);
-eq('digestEqual: equal', m.digestEqual(digest, digest), true);
-eq('digestEqual: last digit differs', m.digestEqual(digest, digest.slice(0, 63) + (digest[63] === '0' ? '1' : '0')), false);
-eq('digestEqual: first digit differs', m.digestEqual(digest, (digest[0] === '0' ? '1' : '0') + digest.slice(1)), false);
+function flip(hex, i) {
+    return hex.slice(0, i) + (hex[i] === '0' ? '1' : '0') + hex.slice(i + 1);
+}
+var bobToken = 'tok-bob-0123456789-0123456789-0123';
+eq('matchStaticToken: stored digest with the last digit changed never matches',
+   m.matchStaticToken({bob: flip(digest, 63)}, bobToken), null);
+eq('matchStaticToken: stored digest with the first digit changed never matches',
+   m.matchStaticToken({bob: flip(digest, 0)}, bobToken), null);
+eq('matchStaticToken: stored digest in upper case matches', m.matchStaticToken({bob: digest.toUpperCase()}, bobToken), 'bob');
+eq('matchStaticToken: high-bit words compare (digest of ff..ff words)',
+   m.tokenTable({x: 'f'.repeat(64)}).words[0], [-1, -1, -1, -1, -1, -1, -1, -1]);
+eq('tokenTable: malformed entries are left out', m.tokenTable({a: 'zz'.repeat(32), b: digest, c: 'abc'}).names, ['b']);
 eq('matchStaticToken: malformed stored digest never matches', m.matchStaticToken({x: 'zz'.repeat(32)}, 'anything'), null);
 
 /* ---- responses ---- */

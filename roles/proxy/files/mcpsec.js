@@ -3,7 +3,8 @@
  *
  * One js_content handler (handle) authenticates, inspects the decoded
  * JSON-RPC body, counts, sets js_vars for the audit log and the upstream,
- * then internalRedirects to @mcpsec_upstream. Anything it cannot prove
+ * then internalRedirects to @mcpsec_upstream (or @mcpsec_upstream_bind for
+ * what opens or ends a session). Anything it cannot prove
  * safe is refused: fail closed.
  *
  * Globals provided by nginx (js_preload_object):
@@ -85,12 +86,14 @@ function sha256hex(s) {
 
 /* Decode bytes as strict UTF-8 (no overlongs, surrogates, > U+10FFFF, BOM).
  * Returns the string or null. */
+var UTF8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true});   /* stateless without {stream} */
+
 function decodeUtf8(buf) {
     if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
         return null;
     }
     try {
-        return new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(buf);
+        return UTF8.decode(buf);
     } catch (e) {
         return null;
     }
@@ -437,7 +440,7 @@ function parseStrictJson(text) {
     if (typeof text !== 'string') {
         return {reason: 'invalid_json'};
     }
-    if (SURROGATE_ESCAPE_RE.test(text)) {
+    if (text.indexOf('\\') >= 0 && SURROGATE_ESCAPE_RE.test(text)) {
         return parseScanned(text);          /* rare: the scanner refuses lone surrogates */
     }
     var value;
@@ -446,11 +449,20 @@ function parseStrictJson(text) {
     } catch (e) {
         return {reason: 'invalid_json'};
     }
+    var keys = countKeys(value);
+    /* Fast path, exact: a lenient number or a key colon in the bare text is
+     * also one in the whole text (strings are replaced by a '"', which the
+     * patterns treat like the delimiter beside it), and keys <= colons outside
+     * strings <= all colons. No lenient pattern anywhere and as many colons as
+     * keys: nothing to refuse, no need to strip the strings. */
+    if (!LENIENT_NUMBER_RE.test(text) && text.split(':').length - 1 === keys) {
+        return {value: value};
+    }
     var bare = withoutStringContents(text);
     if (LENIENT_NUMBER_RE.test(bare)) {
         return {reason: 'invalid_json'};
     }
-    if (countKeys(value) !== bare.split(':').length - 1) {
+    if (keys !== bare.split(':').length - 1) {
         return {reason: 'duplicate_key'};
     }
     return {value: value};
@@ -710,26 +722,45 @@ function slidingAdmit(log, calls, windowMs, nowMs) {
 
 var HEX64_RE = /^[0-9a-f]{64}$/;
 
-/* Two sha256 hex digests in constant time, 8 hex digits (32 bits) at a time:
- * native parseInt keeps it ~5x cheaper than a per-character loop in njs. */
-function digestEqual(a, b) {
-    var diff = 0;
-    for (var i = 0; i < 64; i += 8) {
-        diff |= parseInt(a.substr(i, 8), 16) ^ parseInt(b.substr(i, 8), 16);
-    }
-    return diff === 0;
-}
-
-/* Static bearer tokens: compare the sha256 hex digest against every entry
- * (no early exit). Returns the subject or null. */
-function matchStaticToken(tokens, token) {
-    var digest = sha256hex(token);
-    var found = null;
+/* {names, words}: each well-formed stored digest as eight 32-bit words
+ * (malformed entries are left out: they never match). */
+function tokenTable(tokens) {
+    var table = {names: [], words: []};
     var names = Object.keys(tokens || {});
     for (var i = 0; i < names.length; i++) {
         var stored = String(tokens[names[i]]).toLowerCase();
-        if (HEX64_RE.test(stored) && digestEqual(stored, digest) && found === null) {
-            found = names[i];
+        if (!HEX64_RE.test(stored)) {
+            continue;
+        }
+        var w = [];
+        for (var k = 0; k < 64; k += 8) {
+            w.push(parseInt(stored.substr(k, 8), 16) | 0);
+        }
+        table.names.push(names[i]);
+        table.words.push(w);
+    }
+    return table;
+}
+
+/* Built once when nginx loads the module (js_preload_object is read-only). */
+var TOKEN_TABLE = typeof mcpsec_tokens === 'undefined' ? null : tokenTable(mcpsec_tokens);
+
+/* Static bearer tokens: the token's sha256 digest is compared with every
+ * stored digest, word by word, with no early exit (constant time). Returns the
+ * subject or null. */
+function matchStaticToken(tokens, token) {
+    var table = (TOKEN_TABLE !== null && typeof mcpsec_tokens !== 'undefined' && tokens === mcpsec_tokens)
+        ? TOKEN_TABLE : tokenTable(tokens);
+    var d = require('crypto').createHash('sha256').update(token).digest();
+    var d0 = d.readInt32BE(0), d1 = d.readInt32BE(4), d2 = d.readInt32BE(8), d3 = d.readInt32BE(12);
+    var d4 = d.readInt32BE(16), d5 = d.readInt32BE(20), d6 = d.readInt32BE(24), d7 = d.readInt32BE(28);
+    var found = null;
+    for (var i = 0; i < table.words.length; i++) {
+        var w = table.words[i];
+        var diff = (w[0] ^ d0) | (w[1] ^ d1) | (w[2] ^ d2) | (w[3] ^ d3) |
+                   (w[4] ^ d4) | (w[5] ^ d5) | (w[6] ^ d6) | (w[7] ^ d7);
+        if (diff === 0 && found === null) {
+            found = table.names[i];
         }
     }
     return found;
@@ -1186,22 +1217,35 @@ async function jwksGet(oidc, kid) {
     return null;
 }
 
-/* Returns {subject, roles} or {reason, status}. */
-async function authenticateOidc(r, policy, token) {
+/* The verified-token cache key: the policy's view of a token is part of it,
+ * so a reload that changes the issuer, audience or claims starts afresh. */
+function jwtCacheKey(oidc, token) {
+    return sha256hex([oidc.issuer, oidc.audience, oidc.subject_claim, joinList(oidc.roles_claim),
+                      joinList(oidc.algorithms), token].join('\n'));
+}
+
+/* A verified token still in the cache: {subject, roles}, else null (synchronous). */
+function cachedOidc(policy, token) {
     var oidc = policy.oidc;
-    var nowS = Date.now() / 1000;
-    /* the policy's view of a token is part of the key: a reload that changes it starts afresh */
-    var digest = sha256hex([oidc.issuer, oidc.audience, oidc.subject_claim, joinList(oidc.roles_claim),
-                            joinList(oidc.algorithms), token].join('\n'));
+    var digest = jwtCacheKey(oidc, token);
     var cache = ngx.shared.mcpsec_jwt;
     var hit = cache.get(digest);
     if (hit) {
         var c = JSON.parse(hit);
-        if (nowS <= c.exp + (oidc.leeway || 0)) {
+        if (Date.now() / 1000 <= c.exp + (oidc.leeway || 0)) {
             return {subject: c.sub, roles: knownRoles(policy, c.roles)};
         }
         cache.delete(digest);
     }
+    return null;
+}
+
+/* Verify a token that is not cached. Returns {subject, roles} or {reason, status}. */
+async function authenticateOidc(r, policy, token) {
+    var oidc = policy.oidc;
+    var nowS = Date.now() / 1000;
+    var digest = jwtCacheKey(oidc, token);
+    var cache = ngx.shared.mcpsec_jwt;
     var d = decodeJwt(token);
     if (d.reason) {
         return {reason: d.reason, status: 401};
@@ -1263,7 +1307,10 @@ function repeatedHeader(r) {
 /* the handler                                                         */
 /* ------------------------------------------------------------------ */
 
-async function authenticate(r, policy) {
+/* Returns {subject, roles} or {reason, status, tokenGiven}; in oidc mode a
+ * Promise of one (basic and bearer stay synchronous: no promise machinery
+ * on their path). */
+function authenticate(r, policy) {
     var mode = policy.auth_mode;
     var authz = r.headersIn.Authorization;
     if (mode === 'basic') {
@@ -1290,24 +1337,23 @@ async function authenticate(r, policy) {
         return {subject: who, roles: rolesOfUser(policy, who)};
     }
     if (mode === 'oidc' && policy.oidc) {
-        var a = await authenticateOidc(r, policy, token);
-        if (a.reason) {
-            a.tokenGiven = true;
+        var cached = cachedOidc(policy, token);
+        if (cached !== null) {
+            return cached;
         }
-        return a;
+        return authenticateOidc(r, policy, token).then(function (a) {
+            if (a.reason) {
+                a.tokenGiven = true;
+            }
+            return a;
+        });
     }
     return {reason: 'auth_mode', status: 500, tokenGiven: false};
 }
 
-async function enforce(r) {
-    var policy = getPolicy();
+/* Everything after authentication; synchronous. */
+function enforce(r, policy, a) {
     var method = r.method;
-    setVar(r, 'mcpsec_decision', 'deny');
-
-    if (authThrottled(r)) {
-        return;
-    }
-    var a = await authenticate(r, policy);
     if (a.reason) {
         if (a.status === 401) {
             unauthorized(r, policy, a.reason, a.tokenGiven);
@@ -1374,7 +1420,7 @@ async function enforce(r) {
             return;
         }
         setVar(r, 'mcpsec_rpc_method', method === 'DELETE' ? 'session/delete' : 'stream/get');
-        allow(r);
+        allow(r, method === 'DELETE' ? UPSTREAM_BIND : UPSTREAM);
         return;
     }
 
@@ -1449,31 +1495,60 @@ async function enforce(r) {
             return;
         }
         setVar(r, 'mcpsec_pending', pending);
+        allow(r, UPSTREAM_BIND);
+        return;
     }
-    allow(r);
+    allow(r, UPSTREAM);
 }
 
-function allow(r) {
+/* What opens or ends a session goes to UPSTREAM_BIND (its header filter keeps
+ * the bindings); everything else to UPSTREAM, which runs no njs. */
+var UPSTREAM = '@mcpsec_upstream';
+var UPSTREAM_BIND = '@mcpsec_upstream_bind';
+
+function allow(r, location) {
     setVar(r, 'mcpsec_decision', 'allow');
     setVar(r, 'mcpsec_reason', '');
-    r.internalRedirect('@mcpsec_upstream');
+    r.internalRedirect(location);
+}
+
+function internalError(r, e) {
+    ngx.log(ngx.ERR, 'mcpsec: ' + (e && e.stack ? e.stack : e));
+    try {
+        deny(r, 500, 'internal_error', null);
+    } catch (e2) {
+        /* response already started: nothing more to do */
+    }
 }
 
 /* js_content for the MCP location */
-async function handle(r) {
+function handle(r) {
+    var policy = getPolicy();
     try {
-        await enforce(r);
-    } catch (e) {
-        ngx.log(ngx.ERR, 'mcpsec: ' + (e && e.stack ? e.stack : e));
-        try {
-            deny(r, 500, 'internal_error', null);
-        } catch (e2) {
-            /* response already started: nothing more to do */
+        setVar(r, 'mcpsec_decision', 'deny');
+        if (authThrottled(r)) {
+            return;
         }
+        var a = authenticate(r, policy);
+        if (typeof a.then === 'function') {
+            a.then(function (res) {
+                try {
+                    enforce(r, policy, res);
+                } catch (e) {
+                    internalError(r, e);
+                }
+            }, function (e) {
+                internalError(r, e);
+            });
+            return;
+        }
+        enforce(r, policy, a);
+    } catch (e) {
+        internalError(r, e);
     }
 }
 
-/* js_header_filter for @mcpsec_upstream: bind new sessions, release ended ones. */
+/* js_header_filter for @mcpsec_upstream_bind: bind new sessions, release ended ones. */
 function upstreamHeaders(r) {
     var sessions = ngx.shared.mcpsec_sessions;
     var subject = r.variables.mcpsec_subject;
@@ -1499,6 +1574,26 @@ function upstreamHeaders(r) {
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session bookkeeping failed: ' + e.message);
     }
+}
+
+/* js_content for "error_page 404 = @mcpsec_session_gone" on @mcpsec_upstream: the
+ * backend does not know the session (it restarted, or the session ended) and
+ * said 404. Release the binding so it no longer counts against the subject's
+ * session cap, and answer 404 so the client starts a new session. */
+function sessionGone(r) {
+    var sid = r.headersIn['Mcp-Session-Id'];
+    if (sid !== undefined) {
+        try {
+            if (ngx.shared.mcpsec_sessions.get('s:' + sid) === r.variables.mcpsec_subject) {
+                ngx.shared.mcpsec_sessions.delete('s:' + sid);
+            }
+        } catch (e) {
+            ngx.log(ngx.ERR, 'mcpsec: session release failed: ' + e.message);
+        }
+    }
+    setVar(r, 'mcpsec_reason', 'session_expired');
+    r.headersOut['Content-Type'] = 'application/json';
+    r.return(404, rpcError(null, 404, MESSAGES[404]));
 }
 
 /* js_content for "error_page 401 = @mcpsec_unauthorized": auth_basic refused
@@ -1543,6 +1638,7 @@ function nginxError(r) {
 export default {
     handle: handle,
     upstreamHeaders: upstreamHeaders,
+    sessionGone: sessionGone,
     nginxError: nginxError,
     basicUnauthorized: basicUnauthorized,
     /* pure functions, exported for tests/njs/unit.js */
@@ -1552,7 +1648,7 @@ export default {
     parseScanned: parseScanned,
     countKeys: countKeys,
     withoutStringContents: withoutStringContents,
-    digestEqual: digestEqual,
+    tokenTable: tokenTable,
     parseBody: parseBody,
     checkContentType: checkContentType,
     protocolVersionKnown: protocolVersionKnown,
