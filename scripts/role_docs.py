@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print (or --check) README.md's "Role variable reference" from the roles' argument specs.
 
     python3 scripts/role_docs.py          # rewrite the section in README.md

@@ -235,6 +235,7 @@ def other_address_unaffected(gw: Gateway, host, user: str, port: int = 443) -> N
 
 AUDIT_FLUSH_S = 1.0   # roles/proxy/defaults: proxy_audit_log_flush
 
+
 def audit_cases(gw: Gateway, host, secrets: list[str], path: str = "/var/log/nginx/mcpsec-audit.log") -> list[dict]:
     time.sleep(AUDIT_FLUSH_S + 0.5)   # lines are buffered: wait out one flush interval
     content = host.file(path).content_string
