@@ -83,6 +83,7 @@ variables = {
     # roles/proxy/defaults/main.yml
     'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
     'proxy_audit_log_buffer': '64k', 'proxy_audit_log_flush': '1s',
+    'proxy_basic_auth_cache_ttl': '5m',
 }
 
 

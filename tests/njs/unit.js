@@ -226,6 +226,21 @@ eq('matchStaticToken: high-bit words compare (digest of ff..ff words)',
 eq('tokenTable: malformed entries are left out', m.tokenTable({a: 'zz'.repeat(32), b: digest, c: 'abc'}).names, ['b']);
 eq('matchStaticToken: malformed stored digest never matches', m.matchStaticToken({x: 'zz'.repeat(32)}, 'anything'), null);
 
+/* ---- basic mode: htpasswd entry behind a credential ---- */
+var HT = 'alice:$6$abc$hash-a\nbob:$6$def$hash-b\nalice2:$6$x$y\n';
+function basicHdr(s) {
+    return 'Basic ' + Buffer.from(s).toString('base64');
+}
+eq('htpasswdEntry: user found', m.htpasswdEntry(HT, basicHdr('bob:pw')), {user: 'bob', line: 'bob:$6$def$hash-b'});
+eq('htpasswdEntry: prefix of another name is not a match', m.htpasswdEntry(HT, basicHdr('alice:pw')).line, 'alice:$6$abc$hash-a');
+eq('htpasswdEntry: unknown user', m.htpasswdEntry(HT, basicHdr('carol:pw')), null);
+eq('htpasswdEntry: lowercase scheme', m.htpasswdEntry(HT, basicHdr('bob:pw').replace('Basic', 'basic')).user, 'bob');
+eq('htpasswdEntry: no colon', m.htpasswdEntry(HT, basicHdr('bob')), null);
+eq('htpasswdEntry: empty user', m.htpasswdEntry(HT, basicHdr(':pw')), null);
+eq('htpasswdEntry: Bearer header', m.htpasswdEntry(HT, 'Bearer abc'), null);
+eq('htpasswdEntry: absent header', m.htpasswdEntry(HT, undefined), null);
+eq('htpasswdEntry: not base64', m.htpasswdEntry(HT, 'Basic ***'), null);
+
 /* ---- responses ---- */
 eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});
 eq('bearerChallenge: plain', m.bearerChallenge(POLICY, null),

@@ -1304,6 +1304,95 @@ function repeatedHeader(r) {
 }
 
 /* ------------------------------------------------------------------ */
+/* basic mode: remember what auth_basic verified                       */
+/* ------------------------------------------------------------------ */
+
+/* The htpasswd line of the user named in a Basic Authorization header, and
+ * the header: null when there is no usable header or no such user. */
+function htpasswdEntry(text, header) {
+    var m = /^Basic ([A-Za-z0-9+\/]+={0,2})$/i.exec(header || '');
+    if (!m) {
+        return null;
+    }
+    var plain = Buffer.from(m[1], 'base64').toString();
+    var colon = plain.indexOf(':');
+    if (colon <= 0) {
+        return null;
+    }
+    var prefix = plain.slice(0, colon) + ':';
+    var lines = text.split('\n');
+    for (var i = 0; i < lines.length; i++) {
+        if (lines[i].slice(0, prefix.length) === prefix) {
+            return {user: prefix.slice(0, -1), line: lines[i]};
+        }
+    }
+    return null;
+}
+
+/* Cache key of a credential: the header and the user's current htpasswd
+ * line (its salted hash), so a changed or removed password never hits. */
+function basicCacheKey(entry, header) {
+    return sha256hex(entry.line + '\n' + header);
+}
+
+/* js_set $mcpsec_basic_realm, read by auth_basic in the access phase: "off"
+ * skips the password hash for a credential nginx verified within
+ * proxy_basic_auth_cache_ttl, and for a client over the failure limit (the
+ * handler answers 429). Otherwise "mcpsec": nginx verifies the password. */
+function basicRealm(r) {
+    try {
+        if (ngx.shared.mcpsec_counters.get(authFailKey(r).key) >= AUTH_FAIL_LIMIT) {
+            r.variables.mcpsec_basic_state = 'throttled';
+            return 'off';
+        }
+        if (r.variables.mcpsec_basic_cache !== 'on') {
+            return 'mcpsec';
+        }
+        var header = r.headersIn.Authorization;
+        var entry = htpasswdEntry(require('fs').readFileSync(r.variables.mcpsec_htpasswd, 'utf8'), header);
+        if (entry === null) {
+            return 'mcpsec';
+        }
+        var key = basicCacheKey(entry, header);
+        var cached = ngx.shared.mcpsec_basic.get(key);
+        if (cached === entry.user) {
+            r.variables.mcpsec_basic_state = 'cached';
+            r.variables.mcpsec_basic_user = cached;
+            return 'off';
+        }
+        r.variables.mcpsec_basic_key = key;
+        r.variables.mcpsec_basic_user = entry.user;
+    } catch (e) {
+        ngx.log(ngx.WARN, 'mcpsec: basic credential cache: ' + e.message);
+    }
+    return 'mcpsec';
+}
+
+/* The user of a basic-mode request: '' when unknown, null when the client
+ * is throttled (auth_basic was skipped). Remembers a credential auth_basic
+ * has just verified. */
+function basicUser(r) {
+    var state = r.variables.mcpsec_basic_state;
+    if (state === 'cached') {
+        return r.variables.mcpsec_basic_user || '';
+    }
+    if (state === 'throttled') {
+        return null;
+    }
+    /* auth_basic verified the password in the access phase */
+    var user = r.variables.remote_user || '';
+    var key = r.variables.mcpsec_basic_key;
+    if (key && user !== '' && user === r.variables.mcpsec_basic_user) {
+        try {
+            ngx.shared.mcpsec_basic.set(key, user);
+        } catch (e) {
+            ngx.log(ngx.WARN, 'mcpsec: basic credential cache full: ' + e.message);
+        }
+    }
+    return user;
+}
+
+/* ------------------------------------------------------------------ */
 /* the handler                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -1314,8 +1403,10 @@ function authenticate(r, policy) {
     var mode = policy.auth_mode;
     var authz = r.headersIn.Authorization;
     if (mode === 'basic') {
-        /* auth_basic already verified the password in the access phase */
-        var user = r.variables.remote_user;
+        var user = basicUser(r);
+        if (user === null) {
+            return {reason: 'auth_throttled', status: 429, tokenGiven: false};
+        }
         if (!user || !hasOwn(policy.users, user)) {
             return {reason: 'unknown_user', status: 401, tokenGiven: false};
         }
@@ -1358,7 +1449,8 @@ function enforce(r, policy, a) {
         if (a.status === 401) {
             unauthorized(r, policy, a.reason, a.tokenGiven);
         } else {
-            deny(r, a.status, a.reason, null, a.status === 503 ? {'Retry-After': '5'} : null);
+            deny(r, a.status, a.reason, null, a.status === 503 ? {'Retry-After': '5'}
+                 : (a.status === 429 ? {'Retry-After': '1'} : null));
         }
         return;
     }
@@ -1639,6 +1731,8 @@ export default {
     handle: handle,
     upstreamHeaders: upstreamHeaders,
     sessionGone: sessionGone,
+    basicRealm: basicRealm,
+    htpasswdEntry: htpasswdEntry,
     nginxError: nginxError,
     basicUnauthorized: basicUnauthorized,
     /* pure functions, exported for tests/njs/unit.js */
