@@ -1,7 +1,9 @@
 // Unit tests for the pure functions of roles/proxy/files/mcpsec.js, run with the njs CLI:
 //   njs -p roles/proxy/files tests/njs/unit.js <fixtures.json>
 // One line per case: "ok - <function>: <case>" or "not ok - ...". Any failure ends with an exception.
-import m from 'mcpsec.js';
+import mcpsec from 'mcpsec.js';
+
+var m = mcpsec.testExports();
 
 var fs = require('fs');
 var failures = 0;
