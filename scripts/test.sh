@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf '\n==== %s (%s, %ds in) ====\n' "$*" "$(date -u +%H:%M:%S)" "$SECONDS"; }
 
 step "yamllint"
 yamllint -s .
