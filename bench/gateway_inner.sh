@@ -50,3 +50,7 @@ if [ -z "$direct" ] || [ -z "$proxied" ]; then
 fi
 bench "$LABEL: direct to supergateway (http, loopback)" http://127.0.0.1:8000/mcp "" "$direct"
 bench "$LABEL: through nginx + njs (https)" https://127.0.0.1/mcp "$AUTH" "$proxied"
+# One connection: no queueing at the single-threaded backend, so the p50
+# difference is what the enforcement path adds to one call.
+THREADS=1 CONNS=1 bench "$LABEL: direct, 1 connection" http://127.0.0.1:8000/mcp "" "$direct"
+THREADS=1 CONNS=1 bench "$LABEL: through nginx + njs, 1 connection" https://127.0.0.1/mcp "$AUTH" "$proxied"

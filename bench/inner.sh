@@ -95,6 +95,13 @@ for mode in bearer oidc; do
     bench "njs floor: handler that only redirects" http://127.0.0.1:8091/mcp "" ""
     printf 'initialize: %s\n' "$(init "$auth")"
     bench "bearer: token + tools/call check + session" http://127.0.0.1:8080/mcp "$auth" bench-session-0001
+    # the opt-in buffered audit log (proxy_audit_log_buffer 64k)
+    nginx -s stop >/dev/null 2>&1; sleep 0.5
+    MCPSEC_BENCH=1 MCPSEC_AUDIT_BUFFER=64k python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || die "render $mode"
+    nginx -t -q || die "nginx -t ($mode, buffered audit log)"
+    nginx; sleep 0.3
+    printf 'initialize: %s\n' "$(init "$auth")"
+    bench "bearer, audit log buffered (64k, flush 1s)" http://127.0.0.1:8080/mcp "$auth" bench-session-0001
   else
     auth="Bearer $(python3 -c 'import json;print(json.load(open("'"$FX"'/fixtures.json"))["tokens"]["rs256_admin"])')"
     printf 'initialize: %s\n' "$(init "$auth")"

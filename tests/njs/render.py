@@ -82,7 +82,7 @@ variables = {
     'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},
     # roles/proxy/defaults/main.yml
     'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
-    'proxy_audit_log_buffer': '64k', 'proxy_audit_log_flush': '1s',
+    'proxy_audit_log_buffer': os.environ.get('MCPSEC_AUDIT_BUFFER', ''), 'proxy_audit_log_flush': '1s',
     'proxy_basic_auth_cache_ttl': '5m',
 }
 
