@@ -233,11 +233,7 @@ def other_address_unaffected(gw: Gateway, host, user: str, port: int = 443) -> N
 
 # ---------------------------------------------------------------- audit log
 
-AUDIT_FLUSH_S = 1.0   # proxy_audit_log_flush, should a scenario buffer the audit log
-
-
 def audit_cases(gw: Gateway, host, secrets: list[str], path: str = "/var/log/nginx/mcpsec-audit.log") -> list[dict]:
-    time.sleep(AUDIT_FLUSH_S + 0.5)   # lines are buffered: wait out one flush interval
     content = host.file(path).content_string
     lines = [line for line in content.splitlines() if line.strip()]
     parsed = [json.loads(line) for line in lines]

@@ -1086,10 +1086,16 @@ function authFailKey(r) {
     return windowKey('\u0000authfail', r.variables.remote_addr, AUTH_FAIL_WINDOW_S, Date.now());
 }
 
-function authThrottled(r) {
+/* The client address's failure window when it is over the limit, else null. */
+function overAuthFailLimit(r) {
     var w = authFailKey(r);
     var n = ngx.shared.mcpsec_counters.get(w.key);
-    if (n !== undefined && n >= AUTH_FAIL_LIMIT) {
+    return n !== undefined && n >= AUTH_FAIL_LIMIT ? w : null;
+}
+
+function authThrottled(r) {
+    var w = overAuthFailLimit(r);
+    if (w !== null) {
         deny(r, 429, 'auth_throttled', null, {'Retry-After': String(w.retryAfter)});
         return true;
     }
@@ -1223,10 +1229,10 @@ function jwtCacheKey(oidc, token) {
                       joinList(oidc.algorithms), token].join('\n'));
 }
 
-/* A verified token still in the cache: {subject, roles}, else null (synchronous). */
-function cachedOidc(policy, token) {
+/* A verified token still in the cache (`digest` = jwtCacheKey): {subject,
+ * roles}, else null (synchronous). */
+function cachedOidc(policy, digest) {
     var oidc = policy.oidc;
-    var digest = jwtCacheKey(oidc, token);
     var cache = ngx.shared.mcpsec_jwt;
     var hit = cache.get(digest);
     if (hit) {
@@ -1240,10 +1246,9 @@ function cachedOidc(policy, token) {
 }
 
 /* Verify a token that is not cached. Returns {subject, roles} or {reason, status}. */
-async function authenticateOidc(r, policy, token) {
+async function authenticateOidc(r, policy, token, digest) {
     var oidc = policy.oidc;
     var nowS = Date.now() / 1000;
-    var digest = jwtCacheKey(oidc, token);
     var cache = ngx.shared.mcpsec_jwt;
     var d = decodeJwt(token);
     if (d.reason) {
@@ -1340,7 +1345,7 @@ function basicCacheKey(entry, header) {
  * handler answers 429). Otherwise "mcpsec": nginx verifies the password. */
 function basicRealm(r) {
     try {
-        if (ngx.shared.mcpsec_counters.get(authFailKey(r).key) >= AUTH_FAIL_LIMIT) {
+        if (overAuthFailLimit(r) !== null) {
             r.variables.mcpsec_basic_state = 'throttled';
             return 'off';
         }
@@ -1427,11 +1432,12 @@ function authenticate(r, policy) {
         return {subject: who, roles: rolesOfUser(policy, who)};
     }
     if (mode === 'oidc' && policy.oidc) {
-        var cached = cachedOidc(policy, token);
+        var digest = jwtCacheKey(policy.oidc, token);
+        var cached = cachedOidc(policy, digest);
         if (cached !== null) {
             return cached;
         }
-        return authenticateOidc(r, policy, token).then(function (a) {
+        return authenticateOidc(r, policy, token, digest).then(function (a) {
             if (a.reason) {
                 a.tokenGiven = true;
             }
