@@ -146,7 +146,18 @@ def body_cases(gw: Gateway, user: str, body_limit_bytes: int = 100 * 1024) -> No
 
 # ---------------------------------------------------------------- roles and sessions
 
+REFILL_S = 4.0
+
+
+def refilled() -> None:
+    """The scenarios run small limit_req buckets (per IP 5r/s burst 12, per user 4r/s
+    burst 8) so that bursts are testable. A group of cases that expects its calls to
+    pass starts once earlier groups' buckets have refilled, however fast those ran."""
+    time.sleep(REFILL_S)
+
+
 def role_cases(gw: Gateway, reader: str, admin: str) -> None:
+    refilled()
     r = gw.case(f"roles: reader {reader} calls get-env", gw.post(reader, tool_call("get-env"), sid=gw.session(reader)), 403)
     assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
     gw.case(f"roles: admin {admin} calls get-env", gw.post(admin, tool_call("get-env"), sid=gw.session(admin)), 200)
@@ -164,6 +175,7 @@ def role_cases(gw: Gateway, reader: str, admin: str) -> None:
 
 
 def session_cases(gw: Gateway, owner: str, other: str) -> None:
+    refilled()
     sid = gw.session(owner)
     r = gw.post(other, tool_call("echo", {"message": "hijack"}), sid=sid)
     gw.case(f"session: {other} reuses {owner}'s session id (refused)", r, 404)
@@ -174,6 +186,7 @@ def session_cases(gw: Gateway, owner: str, other: str) -> None:
 
 def tool_limit_cases(gw: Gateway, user: str, other: str, tool: str = "trigger-long-running-operation",
                      calls: int = 3, window_s: int = 60) -> None:
+    refilled()
     sid = gw.session(user)
     args = {"duration": 1, "steps": 1}
     # The per-tool limit is a sliding window (mcpsec.js slidingAdmit): no call of this
@@ -198,7 +211,7 @@ def burst_cases(gw: Gateway, noisy: str, quiet: str, crowd: list[str], per_user_
     - per IP: several users each send no more than their own per-user allowance (the
       buckets are full after the pause), together more than the address's: only the
       per-IP zone can refuse them."""
-    time.sleep(4)   # let earlier cases' buckets refill
+    refilled()
     got = burst(gw, [noisy], per_user_burst)[noisy]
     show(f"{gw.label}limits: per-user burst, {per_user_burst} concurrent as {noisy}",
          f"{got.count(200)}x200 {got.count(429)}x429")
@@ -206,7 +219,7 @@ def burst_cases(gw: Gateway, noisy: str, quiet: str, crowd: list[str], per_user_
     gw.case(f"limits: other user {quiet} right after {noisy}'s burst (unaffected)",
             gw.post(quiet, rpc("ping"), sid=gw.session(quiet)), 200)
 
-    time.sleep(4)
+    refilled()
     got_all = burst(gw, crowd, per_ip_each)
     statuses = [s for v in got_all.values() for s in v]
     show(f"{gw.label}limits: per-IP burst, {per_ip_each} concurrent each (within per-user) as "
