@@ -84,7 +84,21 @@ var extra = ['{"a":01}', '{"a":.5}', '{"a":1.}', '{"a":-01}', '{"a":1e}', '{"a":
              '\u000b{"a":1}', '{"a":1 ,"b" : 2}', '{"x":"\\ud83d\\ude00","\\ud83d\\ude00":1}',
              '[01]', '[-0]', '[0.0]', '[1E5]', '[1e+5]', '[1e01]', '[1.05]', '[10]', '[1.e5]', '[.1]', '[00]', '[-.5]',
              '+1', '0x10', 'Infinity', '[-Infinity]', '1_000', '"\\a"', '[True]', '["a"\n]', '[1\u00a0]',
-             '{"a":"1.","b":".5","c":"01"}'];
+             '{"a":"1.","b":".5","c":"01"}', '[1e-05]', '[1E-01]', '[1e+01]', '[-0.5]', '[0]', '[1,-01]',
+             '{"a":[0,01]}', '[0e0]', '[-0e-0]', '[1.0e-05]', '[10.01]', '[-10]', '[0,0.0,-0]', '[ .5]', '[5 .]',
+             '{"a":1.5e-07,"b":-0.0}', '{"a":-.0}', '[1.5.]', '{"v":"2.0","n":0.25}',
+             '{"a":"x:y","a":1}', '{"a":1,"a":"x:y"}', '{"a":1,"b":{"a":1,"a":2}}', '{"k":{"x":"1:2"},"k":{"x":"1:2"}}',
+             '{"a:":1,"a:":1}', '{"t":"\u0009:"}', '{"t":"a\tb:c"}', '{"__proto__":1}', '{"__proto__":{"a":1},"b":2}',
+             '{"a":"\u003a","a":1}', '{"x":"\u2028:","y":"\u2029"}', '{"x":" :","y":1}'];
+/* number spellings in every context the lookbehinds see: start, after '[', ',', ':', ' ', '-' and 'e' */
+var numberForms = ['0', '00', '01', '-0', '-01', '-00', '.5', '-.5', '5.', '5.e1', '0.5', '10', '1e05', '1e-05',
+                   '1E+05', '0e1', '1.5', '-1.50', '100.001', '0.', '00.5'];
+var around = [['', ''], ['[', ']'], ['[1,', ']'], ['{"a":', '}'], ['[ ', ' ]'], ['{"a": ', ',"b":1}']];
+for (var fi = 0; fi < numberForms.length; fi++) {
+    for (var fj = 0; fj < around.length; fj++) {
+        extra.push(around[fj][0] + numberForms[fi] + around[fj][1]);
+    }
+}
 var all = scanCases.map(function(c) { return c[0]; }).concat(extra);
 for (i = 0; i < all.length; i++) {
     var fast = m.parseStrictJson(all[i]);
@@ -142,6 +156,14 @@ eq('parseBearer: absent', m.parseBearer(undefined), null);
 eq('parseBearer: empty token', m.parseBearer('Bearer '), false);
 eq('parseBearer: space inside', m.parseBearer('Bearer a b'), false);
 eq('parseBearer: control char', m.parseBearer('Bearer a\u0001b'), false);
+eq('parseBearer: several spaces after the scheme', m.parseBearer('Bearer   abc'), 'abc');
+eq('parseBearer: no space', [m.parseBearer('Bearer'), m.parseBearer('Bearerabc')], [false, false]);
+eq('parseBearer: scheme that is not a token', [m.parseBearer('Bea-rer abc'), m.parseBearer(' Bearer abc')], [false, false]);
+eq('parseBearer: mixed-case scheme', m.parseBearer('BeArEr abc'), 'abc');
+eq('parseBearer: other schemes', [m.parseBearer('Basic YTpi'), m.parseBearer('DPoP abc'), m.parseBearer('Negotiate x y')],
+   [null, null, null]);
+eq('parseBearer: over 8192 characters', m.parseBearer('Bearer ' + 'a'.repeat(8193)), false);
+eq('parseBearer: 8192 characters', m.parseBearer('Bearer ' + 'a'.repeat(8192)).length, 8192);
 
 /* ---- classifyMessage ---- */
 function cls(text) { return m.classifyMessage(JSON.parse(text)); }
@@ -223,9 +245,17 @@ eq('matchStaticToken: stored digest with the last digit changed never matches',
 eq('matchStaticToken: stored digest with the first digit changed never matches',
    m.matchStaticToken({bob: flip(digest, 0)}, bobToken), null);
 eq('matchStaticToken: stored digest in upper case matches', m.matchStaticToken({bob: digest.toUpperCase()}, bobToken), 'bob');
-eq('matchStaticToken: high-bit words compare (digest of ff..ff words)',
-   m.tokenTable({x: 'f'.repeat(64)}).words[0], [-1, -1, -1, -1, -1, -1, -1, -1]);
-eq('tokenTable: malformed entries are left out', m.tokenTable({a: 'zz'.repeat(32), b: digest, c: 'abc'}).names, ['b']);
+var ffToken = 'tok-high-bits';
+var ffDigest = require('crypto').createHash('sha256').update(ffToken).digest('hex');
+eq('matchStaticToken: words with the high bit set compare (signed 32-bit reads)',
+   [ffDigest.charAt(0), m.matchStaticToken({x: ffDigest}, ffToken), m.matchStaticToken({x: flip(ffDigest, 8)}, ffToken)],
+   ['e', 'x', null]);
+eq('storedDigest: 64 hex digits give 32 bytes', m.storedDigest('f'.repeat(64)).length, 32);
+eq('storedDigest: malformed entries never match (non-hex, short, long, not a string)',
+   [m.storedDigest('zz'.repeat(32)), m.storedDigest('abc'), m.storedDigest('a'.repeat(66)), m.storedDigest(7),
+    m.storedDigest('a'.repeat(63) + 'g')], [null, null, null, null, null]);
+eq('matchStaticToken: malformed entries beside a good one are skipped',
+   m.matchStaticToken({a: 'zz'.repeat(32), b: digest, c: 'abc'}, 'tok-bob-0123456789-0123456789-0123'), 'b');
 eq('matchStaticToken: malformed stored digest never matches', m.matchStaticToken({x: 'zz'.repeat(32)}, 'anything'), null);
 
 /* ---- basic mode: htpasswd entry behind a credential ---- */
