@@ -187,6 +187,22 @@ eq('classifyMessage: method and result', cls('{"jsonrpc":"2.0","id":1,"method":"
 eq('classifyMessage: result and error', cls('{"jsonrpc":"2.0","id":1,"result":{},"error":{}}').ok, false);
 eq('classifyMessage: string', cls('"x"').ok, false);
 eq('classifyMessage: __proto__ params name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"__proto__":{"name":"echo"}}}').reason, 'invalid_params');
+eq('classifyMessage: params null', cls('{"jsonrpc":"2.0","id":1,"method":"ping","params":null}').reason, 'invalid_params');
+eq('classifyMessage: tools/call params null', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}').reason, 'invalid_params');
+eq('classifyMessage: params string', cls('{"jsonrpc":"2.0","id":1,"method":"ping","params":"x"}').reason, 'invalid_params');
+eq('classifyMessage: method null', cls('{"jsonrpc":"2.0","id":1,"method":null}').ok, false);
+eq('classifyMessage: method empty', cls('{"jsonrpc":"2.0","id":1,"method":""}').ok, false);
+eq('classifyMessage: result null is a response', cls('{"jsonrpc":"2.0","id":1,"result":null}').kind, 'response');
+eq('classifyMessage: error and method', cls('{"jsonrpc":"2.0","id":1,"method":"ping","error":null}').ok, false);
+eq('classifyMessage: response without id', cls('{"jsonrpc":"2.0","result":{}}').ok, false);
+eq('classifyMessage: nothing but jsonrpc and id', cls('{"jsonrpc":"2.0","id":1}').ok, false);
+eq('classifyMessage: jsonrpc number', cls('{"jsonrpc":2.0,"id":1,"method":"ping"}').ok, false);
+eq('classifyMessage: __proto__ carrying method and id', cls('{"jsonrpc":"2.0","__proto__":{"method":"tools/call","id":1}}').ok, false);
+eq('classifyMessage: tools/call empty name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":""}}').reason, 'invalid_params');
+eq('classifyMessage: prompts/get name', cls('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}').name, 'p');
+eq('classifyMessage: prompts/get name not a string', cls('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":1}}').name, null);
+eq('classifyMessage: id zero and empty string', [cls('{"jsonrpc":"2.0","id":0,"method":"ping"}').hasId,
+   cls('{"jsonrpc":"2.0","id":"","method":"ping"}').hasId], [true, true]);
 c = cls('{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}}');
 eq('classifyMessage: resources/read name', c.name, 'file:///a');
 

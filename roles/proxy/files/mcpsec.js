@@ -561,7 +561,11 @@ function parseBearer(h) {
 /* ------------------------------------------------------------------ */
 
 /* Classify one decoded JSON-RPC message. Returns
- * {ok:true, kind, method, id, hasId, tool, name} or {ok:false, reason, id}. */
+ * {ok:true, kind, method, id, hasId, tool, name} or {ok:false, reason, id}.
+ * `msg` comes from JSON.parse: it holds only own data properties, none of the
+ * names read here (id, jsonrpc, method, params, result, error, name, uri) is
+ * on Object.prototype, and JSON has no undefined, so "!== undefined" is
+ * exactly "has own property" here (and a property lookup, not a call). */
 function classifyMessage(msg) {
     var info = {ok: false, reason: 'invalid_request', kind: null, method: null, id: null,
                 hasId: false, tool: null, name: null};
@@ -572,8 +576,8 @@ function classifyMessage(msg) {
     if (!isPlainObject(msg)) {
         return info;
     }
-    if (hasOwn(msg, 'id')) {
-        var id = msg.id;
+    var id = msg.id;
+    if (id !== undefined) {
         if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) {
             info.id = id;
             info.hasId = true;
@@ -582,39 +586,41 @@ function classifyMessage(msg) {
             return info;
         }
     }
-    if (msg.jsonrpc !== '2.0' || !hasOwn(msg, 'jsonrpc')) {
+    if (msg.jsonrpc !== '2.0') {
         return info;
     }
-    if (hasOwn(msg, 'method')) {
-        if (typeof msg.method !== 'string' || msg.method === '' || hasOwn(msg, 'result') || hasOwn(msg, 'error')) {
+    var method = msg.method;
+    var hasResult = msg.result !== undefined;
+    var hasError = msg.error !== undefined;
+    if (method !== undefined) {
+        if (typeof method !== 'string' || method === '' || hasResult || hasError) {
             return info;
         }
-        info.method = msg.method;
+        info.method = method;
         info.kind = info.hasId ? 'request' : 'notification';
-        if (hasOwn(msg, 'params') && !isPlainObject(msg.params)) {
+        var params = msg.params === undefined ? null : msg.params;
+        if (msg.params !== undefined && !isPlainObject(params)) {   /* also "params": null */
             info.reason = 'invalid_params';
             return info;
         }
-        var params = hasOwn(msg, 'params') ? msg.params : null;
-        if (msg.method === 'tools/call') {
-            if (info.kind !== 'request' || params === null || !hasOwn(params, 'name') ||
-                typeof params.name !== 'string' || params.name === '') {
+        if (method === 'tools/call') {
+            if (info.kind !== 'request' || params === null || typeof params.name !== 'string' || params.name === '') {
                 info.reason = 'invalid_params';
                 return info;
             }
             info.tool = params.name;
             info.name = params.name;
-        } else if (msg.method === 'prompts/get') {
-            if (params !== null && hasOwn(params, 'name') && typeof params.name === 'string') {
+        } else if (method === 'prompts/get') {
+            if (params !== null && typeof params.name === 'string') {
                 info.name = params.name;
             }
-        } else if (msg.method === 'resources/read') {
-            if (params !== null && hasOwn(params, 'uri') && typeof params.uri === 'string') {
+        } else if (method === 'resources/read') {
+            if (params !== null && typeof params.uri === 'string') {
                 info.name = params.uri;
             }
         }
-    } else if (hasOwn(msg, 'result') || hasOwn(msg, 'error')) {
-        if (!info.hasId || (hasOwn(msg, 'result') && hasOwn(msg, 'error'))) {
+    } else if (hasResult || hasError) {
+        if (!info.hasId || (hasResult && hasError)) {
             return info;
         }
         info.kind = 'response';
