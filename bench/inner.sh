@@ -66,15 +66,23 @@ local sid = os.getenv("BENCH_SID")
 if sid and sid ~= "" then wrk.headers["Mcp-Session-Id"] = sid end
 LUA
 
-bench() {   # name url auth sid
-  local out
-  out=$(BENCH_AUTH="$3" BENCH_SID="$4" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s /tmp/call.lua "$2" 2>&1)
-  local p50 p99 rps non2xx
-  p50=$(awk '$1=="50%"{print $2}' <<<"$out")
-  p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-  rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out")
-  printf '%-44s p50 %-9s p99 %-9s %10s req/s  non-2xx %s\n' "$1" "$p50" "$p99" "$rps" "${non2xx:-0}"
+us() {   # wrk latency (812.00us, 1.43ms) -> microseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1000000; printf "%.0f", n }'
+}
+median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+bench() {   # name url auth sid: ROUNDS runs, medians (a run's figures drift by +-30% on this VM)
+  local out rows=() i
+  for i in $(seq 1 "${ROUNDS:-3}"); do
+    out=$(BENCH_AUTH="$3" BENCH_SID="$4" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s /tmp/call.lua "$2" 2>&1)
+    rows+=("$(us "$(awk '$1=="50%"{print $2}' <<<"$out")") $(us "$(awk '$1=="99%"{print $2}' <<<"$out")") $(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out") $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)")
+  done
+  printf '%-46s p50 %6.2f ms  p99 %6.2f ms  %7d req/s  non-2xx %s  (median of %s; req/s each: %s)\n' "$1" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{print $1}' | median | awk '{print $1/1000}')" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{print $2}' | median | awk '{print $1/1000}')" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{print $3}' | median)" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{s+=$4} END {print s+0}')" "${ROUNDS:-3}" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%s", (NR>1?" ":""), $3}')"
 }
 
 init() {   # auth -> binds bench-session-0001 to the subject
@@ -83,7 +91,7 @@ init() {   # auth -> binds bench-session-0001 to the subject
     --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
 }
 
-printf 'bench: %s, %s connections, %s threads, %s per run, %s CPUs\n' "$(nginx -v 2>&1)" "$CONNS" "$THREADS" "$DURATION" "$(nproc)"
+printf 'bench: %s, %s connections, %s threads, %s per run, %s runs per row, %s CPUs\n' "$(nginx -v 2>&1)" "$CONNS" "$THREADS" "$DURATION" "${ROUNDS:-3}" "$(nproc)"
 for mode in bearer oidc; do
   nginx -s stop >/dev/null 2>&1; sleep 0.5
   MCPSEC_BENCH=1 python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || die "render $mode"

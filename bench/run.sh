@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark the njs enforcement path (p50/p99 latency and req/s, wrk) against a
 # trivial upstream, inside a disposable Debian 13 container like tests/njs/run.sh.
-# MCPSEC_BENCH_DURATION (default 10s), MCPSEC_BENCH_CONNECTIONS (16), MCPSEC_BENCH_THREADS (2).
+# MCPSEC_BENCH_DURATION (default 10s), MCPSEC_BENCH_CONNECTIONS (16), MCPSEC_BENCH_THREADS (2),
+# MCPSEC_BENCH_ROUNDS (3 runs per row, medians printed).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=mcpsec-njs-bench-$$-$RANDOM
@@ -16,4 +17,4 @@ docker exec "$NAME" mkdir -p /opt/mcpsec-src
 tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils tests/njs bench \
   | docker exec -i "$NAME" tar -C /opt/mcpsec-src -xf -
 docker exec -e "DURATION=${MCPSEC_BENCH_DURATION:-10s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
-  -e "THREADS=${MCPSEC_BENCH_THREADS:-2}" "$NAME" bash /opt/mcpsec-src/bench/inner.sh /opt/mcpsec-src
+  -e "THREADS=${MCPSEC_BENCH_THREADS:-2}" -e "ROUNDS=${MCPSEC_BENCH_ROUNDS:-3}" "$NAME" bash /opt/mcpsec-src/bench/inner.sh /opt/mcpsec-src

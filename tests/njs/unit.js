@@ -288,6 +288,14 @@ eq('htpasswdEntry: empty user', m.htpasswdEntry(HT, basicHdr(':pw')), null);
 eq('htpasswdEntry: Bearer header', m.htpasswdEntry(HT, 'Bearer abc'), null);
 eq('htpasswdEntry: absent header', m.htpasswdEntry(HT, undefined), null);
 eq('htpasswdEntry: not base64', m.htpasswdEntry(HT, 'Basic ***'), null);
+eq('htpasswdEntry: first and last line', [m.htpasswdEntry(HT, basicHdr('alice:pw')).line, m.htpasswdEntry(HT, basicHdr('alice2:pw')).line],
+   ['alice:$6$abc$hash-a', 'alice2:$6$x$y']);
+eq('htpasswdEntry: last line without a newline', m.htpasswdEntry('a:1\nbob:$6$z', basicHdr('bob:pw')).line, 'bob:$6$z');
+eq('htpasswdEntry: file starting with a blank line', m.htpasswdEntry('\nbob:h\n', basicHdr('bob:pw')).line, 'bob:h');
+eq('htpasswdEntry: CRLF lines keep their CR (never equal to a cached LF line)', m.htpasswdEntry('bob:h\r\n', basicHdr('bob:pw')).line, 'bob:h\r');
+eq('htpasswdEntry: a name with a newline', m.htpasswdEntry('x:1\n\nbob:h\n', basicHdr('\nbob:pw')), null);
+eq('htpasswdEntry: a name that only ends another name', m.htpasswdEntry('xbob:h\n', basicHdr('bob:pw')), null);
+eq('htpasswdEntry: empty file', m.htpasswdEntry('', basicHdr('bob:pw')), null);
 
 /* ---- responses ---- */
 eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});

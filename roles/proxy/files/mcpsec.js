@@ -398,29 +398,27 @@ var STRING_LITERAL_RE = /"[^"\\]*(?:\\.[^"\\]*)*"/g;
 var LENIENT_NUMBER_RE = /(?<![0-9])\.|\.(?![0-9])|(?<![0-9.eE+\-])-?0[0-9]/;
 var SURROGATE_ESCAPE_RE = /\\u[dD][89a-fA-F]/;
 
-function countKeys(value) {
+/* Own keys of every object in a parsed value (depth is bounded by JSON.parse). */
+function countKeys(v) {
+    if (v === null || typeof v !== 'object') {
+        return 0;
+    }
     var n = 0;
-    var stack = [value];
-    while (stack.length > 0) {
-        var v = stack.pop();
-        if (v === null || typeof v !== 'object') {
-            continue;
-        }
-        if (Array.isArray(v)) {
-            for (var i = 0; i < v.length; i++) {
-                if (v[i] !== null && typeof v[i] === 'object') {
-                    stack.push(v[i]);
-                }
+    var i;
+    if (Array.isArray(v)) {
+        for (i = 0; i < v.length; i++) {
+            if (v[i] !== null && typeof v[i] === 'object') {
+                n += countKeys(v[i]);
             }
-            continue;
         }
-        var keys = Object.keys(v);
-        n += keys.length;
-        for (var j = 0; j < keys.length; j++) {
-            var c = v[keys[j]];
-            if (c !== null && typeof c === 'object') {
-                stack.push(c);
-            }
+        return n;
+    }
+    var keys = Object.keys(v);
+    n = keys.length;
+    for (i = 0; i < keys.length; i++) {
+        var c = v[keys[i]];
+        if (c !== null && typeof c === 'object') {
+            n += countKeys(c);
         }
     }
     return n;
@@ -492,6 +490,9 @@ function parseBody(buf) {
 
 /* application/json, optional charset=utf-8, no other parameter. */
 function checkContentType(ct) {
+    if (ct === 'application/json') {
+        return null;                        /* what every MCP client sends */
+    }
     if (typeof ct !== 'string') {
         return 'content_type';
     }
@@ -1330,13 +1331,19 @@ function htpasswdEntry(text, header) {
         return null;
     }
     var prefix = plain.slice(0, colon) + ':';
-    var lines = text.split('\n');
-    for (var i = 0; i < lines.length; i++) {
-        if (lines[i].slice(0, prefix.length) === prefix) {
-            return {user: prefix.slice(0, -1), line: lines[i]};
-        }
+    if (prefix.indexOf('\n') >= 0) {
+        return null;                        /* no htpasswd line holds one */
     }
-    return null;
+    /* the first line that starts with "user:" (native searches, no split per request) */
+    var at = text.slice(0, prefix.length) === prefix ? 0 : text.indexOf('\n' + prefix);
+    if (at < 0) {
+        return null;
+    }
+    if (at > 0 || text.charAt(0) === '\n') {
+        at += 1;
+    }
+    var end = text.indexOf('\n', at);
+    return {user: prefix.slice(0, -1), line: end < 0 ? text.slice(at) : text.slice(at, end)};
 }
 
 /* Cache key of a credential: the header and the user's current htpasswd
@@ -1610,8 +1617,7 @@ var UPSTREAM = '@mcpsec_upstream';
 var UPSTREAM_BIND = '@mcpsec_upstream_bind';
 
 function allow(r, location) {
-    setVar(r, 'mcpsec_decision', 'allow');
-    setVar(r, 'mcpsec_reason', '');
+    setVar(r, 'mcpsec_decision', 'allow');   /* js_var default: deny; reason stays empty */
     r.internalRedirect(location);
 }
 
@@ -1628,7 +1634,6 @@ function internalError(r, e) {
 function handle(r) {
     var policy = getPolicy();
     try {
-        setVar(r, 'mcpsec_decision', 'deny');
         if (authThrottled(r)) {
             return;
         }
