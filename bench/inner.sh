@@ -72,8 +72,8 @@ us() {   # wrk latency (812.00us, 1.43ms) -> microseconds
 median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 bench() {   # name url auth sid: ROUNDS runs, medians (a run's figures drift by +-30% on this VM)
-  local out rows=() i
-  for i in $(seq 1 "${ROUNDS:-3}"); do
+  local out rows=() _round
+  for _round in $(seq 1 "${ROUNDS:-3}"); do
     out=$(BENCH_AUTH="$3" BENCH_SID="$4" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s /tmp/call.lua "$2" 2>&1)
     rows+=("$(us "$(awk '$1=="50%"{print $2}' <<<"$out")") $(us "$(awk '$1=="99%"{print $2}' <<<"$out")") $(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out") $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)")
   done
