@@ -51,12 +51,24 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else p
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f ms", u / 1000 }'; }
 
+end_session() {   # url auth sid: DELETE, so the session's stdio child exits
+  curl -sk -o /dev/null -X DELETE "$1" ${2:+-H "Authorization: $2"} -H "Mcp-Session-Id: $3" \
+    -H 'MCP-Protocol-Version: 2025-06-18' || true
+}
+
+# A clean backend: sessions left by earlier runs keep children (and their timers) alive.
+systemctl restart mcpsec-supergateway
+for _i in $(seq 1 50); do
+  curl -sf -o /dev/null http://127.0.0.1:8000/healthz && break
+  sleep 0.2
+done
 direct=$(session http://127.0.0.1:8000/mcp "")
 proxied=$(session https://127.0.0.1/mcp "$AUTH")
 if [ -z "$direct" ] || [ -z "$proxied" ]; then
   echo "no session (direct '$direct', proxied '$proxied')" >&2
   exit 1
 fi
+trap 'end_session http://127.0.0.1:8000/mcp "" "$direct"; end_session https://127.0.0.1/mcp "$AUTH" "$proxied"' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
 # what the enforcement path adds to one call.
