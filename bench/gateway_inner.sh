@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs inside a converged bench host (bench/gateway.sh). Usage: gateway_inner.sh <label> <Authorization value>
 # tools/call echo on one MCP session: directly to supergateway, then through nginx (TLS, njs).
+# A third target splits the cost: the same nginx and TLS settings as a plain proxy_pass with
+# no njs (127.0.0.1:8444, added for the run and removed after it).
 # On this shared 2-vCPU VM a run's p50 drifts by more than the difference being measured, so
-# direct and proxied runs alternate back to back for ROUNDS rounds; each row reports the median
-# over the rounds, and "added" is the median of the per-round differences (proxied - direct).
+# the three runs alternate back to back for ROUNDS rounds; each row reports the median over
+# the rounds, and "added" is the median of the per-round differences.
 set -euo pipefail
 LABEL=$1
 AUTH=$2
@@ -56,8 +58,23 @@ end_session() {   # url auth sid: DELETE, so the session's stdio child exits
     -H 'MCP-Protocol-Version: 2025-06-18' || true
 }
 
-# A clean backend: sessions left by earlier runs keep children (and their timers) alive.
-systemctl restart mcpsec-supergateway
+# The plain TLS proxy: this host's certificate and TLS profile, no njs, no audit log.
+plain_conf=/etc/nginx/conf.d/zz-mcpsec-bench-plain.conf
+{
+  echo 'server {'
+  echo '    listen 127.0.0.1:8444 ssl;'
+  grep -E '^\s*(ssl_certificate|ssl_certificate_key|include /etc/mcpsec/tls/)' /etc/nginx/sites-enabled/mcpsec.conf
+  echo '    access_log off;'
+  echo '    location = /mcp { proxy_pass http://mcpsec_backend; proxy_http_version 1.1;'
+  echo '        proxy_set_header Connection ""; proxy_buffering off; }'
+  echo '}'
+} >"$plain_conf"
+nginx -t -q && systemctl reload nginx
+sleep 1
+
+# A clean gateway: sessions left by earlier runs keep children (and their timers) alive in
+# supergateway and their bindings in nginx's shared memory (a restart, not a reload, clears it).
+systemctl restart mcpsec-supergateway nginx
 for _i in $(seq 1 50); do
   curl -sf -o /dev/null http://127.0.0.1:8000/healthz && break
   sleep 0.2
@@ -68,30 +85,36 @@ if [ -z "$direct" ] || [ -z "$proxied" ]; then
   echo "no session (direct '$direct', proxied '$proxied')" >&2
   exit 1
 fi
-trap 'end_session http://127.0.0.1:8000/mcp "" "$direct"; end_session https://127.0.0.1/mcp "$AUTH" "$proxied"' EXIT
+trap 'end_session http://127.0.0.1:8000/mcp "" "$direct"; end_session https://127.0.0.1/mcp "$AUTH" "$proxied"
+      rm -f "$plain_conf"; systemctl reload nginx' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
 # what the enforcement path adds to one call.
 for shape in "1 1" "$CONNS $THREADS"; do
   read -r c t <<<"$shape"
-  d_rows=() p_rows=() diffs=()
+  d_rows=() t_rows=() p_rows=() added=() hop=() njs=()
   for _r in $(seq 1 "$ROUNDS"); do
     d=$(run http://127.0.0.1:8000/mcp "" "$direct" "$c" "$t")
+    x=$(run https://127.0.0.1:8444/mcp "" "$direct" "$c" "$t")
     p=$(run https://127.0.0.1/mcp "$AUTH" "$proxied" "$c" "$t")
-    d_rows+=("$d") p_rows+=("$p")
-    diffs+=("$(( ${p%% *} - ${d%% *} ))")
+    d_rows+=("$d") t_rows+=("$x") p_rows+=("$p")
+    added+=("$(( ${p%% *} - ${d%% *} ))") hop+=("$(( ${x%% *} - ${d%% *} ))") njs+=("$(( ${p%% *} - ${x%% *} ))")
   done
-  for which in direct proxied; do
-    if [ "$which" = direct ]; then rows=("${d_rows[@]}"); name="$LABEL: direct to supergateway (http), $c conn"
-    else rows=("${p_rows[@]}"); name="$LABEL: through nginx + njs (https), $c conn"; fi
+  row() {   # name added-label diffs... ; rows in $rows
+    local name=$1 label=$2 p50 p99 rps non extra=""
+    shift 2
     p50=$(printf '%s\n' "${rows[@]}" | awk '{print $1}' | median)
     p99=$(printf '%s\n' "${rows[@]}" | awk '{print $2}' | median)
     rps=$(printf '%s\n' "${rows[@]}" | awk '{print $3}' | median)
     non=$(printf '%s\n' "${rows[@]}" | awk '{s+=$4} END {print s+0}')
-    added=""
-    if [ "$which" = proxied ]; then
-      added="$(signed_ms "$(printf '%s\n' "${diffs[@]}" | median)") (rounds: $(printf '%s\n' "${diffs[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
+    if [ "$#" -gt 0 ]; then
+      extra="$label $(signed_ms "$(printf '%s\n' "$@" | median)") (rounds: $(printf '%s\n' "$@" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
     fi
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$(ms "$p50")" "$(ms "$p99")" "$rps" "$non" "$added"
-  done
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$(ms "$p50")" "$(ms "$p99")" "$rps" "$non" "$extra"
+  }
+  rows=("${d_rows[@]}"); row "$LABEL: direct to supergateway (http), $c conn" ""
+  rows=("${t_rows[@]}"); row "$LABEL: plain TLS proxy, no njs (https), $c conn" "nginx + TLS hop:" "${hop[@]}"
+  rows=("${p_rows[@]}"); row "$LABEL: through nginx + njs enforcement (https), $c conn" "vs direct:" "${added[@]}"
+  printf '| %s | | | | | %s |\n' "$LABEL: njs enforcement alone (full - plain TLS proxy), $c conn" \
+    "$(signed_ms "$(printf '%s\n' "${njs[@]}" | median)") (rounds: $(printf '%s\n' "${njs[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
 done
