@@ -36,7 +36,7 @@ echo '| --- | --- | --- | --- | --- | --- |'
 for mode in basic bearer oidc; do
   # stdin: /tmp in the host is a tmpfs that docker cp cannot reach
   docker exec -i -e "DURATION=${DURATION:-5s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
-    -e "ROUNDS=${ROUNDS:-5}" "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" <gateway_inner.sh
+    -e "ROUNDS=${ROUNDS:-5}" "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" < <(cat wrk_lib.sh gateway_inner.sh)
 done
 printf '\nload after: %s\n\n' "$(uptime)"
 echo "nginx-only enforcement path, trivial upstream (bench/run.sh):"

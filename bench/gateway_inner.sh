@@ -6,6 +6,7 @@
 # On this shared 2-vCPU VM a run's p50 drifts by more than the difference being measured, so
 # the three runs alternate back to back for ROUNDS rounds; each row reports the median over
 # the rounds, and "added" is the median of the per-round differences.
+# us() and median() come from bench/wrk_lib.sh, which gateway.sh sends ahead of this script.
 set -euo pipefail
 LABEL=$1
 AUTH=$2
@@ -38,18 +39,6 @@ session() {   # url auth -> session id (initialize + initialized)
   printf '%s' "$sid"
 }
 
-us() {   # wrk latency (812.00us, 1.43ms, 1.00s) -> microseconds
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1000000; printf "%.0f", n }'
-}
-
-run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx"
-  local out
-  out=$(BENCH_AUTH="$2" BENCH_SID="$3" wrk -t"$5" -c"$4" -d"$DURATION" --latency -s /tmp/call.lua "$1" 2>&1)
-  printf '%s %s %s %s\n' "$(us "$(awk '$1=="50%"{print $2}' <<<"$out")")" "$(us "$(awk '$1=="99%"{print $2}' <<<"$out")")" \
-    "$(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out")" "$(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f ms", u / 1000 }'; }
 

@@ -66,10 +66,8 @@ local sid = os.getenv("BENCH_SID")
 if sid and sid ~= "" then wrk.headers["Mcp-Session-Id"] = sid end
 LUA
 
-us() {   # wrk latency (812.00us, 1.43ms) -> microseconds
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1000000; printf "%.0f", n }'
-}
-median() { sort -n | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+# shellcheck source=bench/wrk_lib.sh
+. "$SRC/bench/wrk_lib.sh"
 
 bench() {   # name url auth sid: ROUNDS runs, medians (a run's figures drift by +-30% on this VM)
   local out rows=() _round
