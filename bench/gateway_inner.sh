@@ -39,6 +39,13 @@ session() {   # url auth -> session id (initialize + initialized)
   printf '%s' "$sid"
 }
 
+run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx"
+  local out
+  out=$(BENCH_AUTH="$2" BENCH_SID="$3" wrk -t"$5" -c"$4" -d"$DURATION" --latency -s /tmp/call.lua "$1" 2>&1)
+  printf '%s %s %s %s\n' "$(us "$(awk '$1=="50%"{print $2}' <<<"$out")")" "$(us "$(awk '$1=="99%"{print $2}' <<<"$out")")" \
+    "$(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out")" "$(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
+}
+
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f ms", u / 1000 }'; }
 
