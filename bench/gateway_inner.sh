@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs inside a converged bench host (bench/gateway.sh). Usage: gateway_inner.sh <label> <Authorization value>
 # tools/call echo on one MCP session: directly to supergateway, then through nginx (TLS, njs).
-# A third target splits the cost: the same nginx and TLS settings as a plain proxy_pass with
-# no njs (127.0.0.1:8444, added for the run and removed after it).
+# Two more targets split the cost, both with this host's nginx and TLS settings and added for
+# the run only: a plain proxy_pass with no njs (127.0.0.1:8444), and the njs floor, a
+# one-function module whose js_content handler only redirects to the proxy location
+# (127.0.0.1:8445): the shape every njs enforcement point has, so no njs check can cost less.
 # On this shared 2-vCPU VM a run's p50 drifts by more than the difference being measured, so
-# the three runs alternate back to back for ROUNDS rounds; each row reports the median over
-# the rounds, and "added" is the median of the per-round differences.
+# the four runs alternate back to back for ROUNDS rounds; each row reports the median over
+# the rounds, and each difference is the median of the per-round differences.
 # us() and median() come from bench/wrk_lib.sh, which gateway.sh sends ahead of this script.
 set -euo pipefail
 LABEL=$1
@@ -54,17 +56,29 @@ end_session() {   # url auth sid: DELETE, so the session's stdio child exits
     -H 'MCP-Protocol-Version: 2025-06-18' || true
 }
 
-# The plain TLS proxy: this host's certificate and TLS profile, no njs, no audit log.
+# The plain TLS proxy and the njs floor: this host's certificate and TLS profile, no audit log.
 plain_conf=/etc/nginx/conf.d/zz-mcpsec-bench-plain.conf
-{
-  echo 'server {'
-  echo '    listen 127.0.0.1:8444 ssl;'
-  grep -E '^\s*(ssl_certificate|ssl_certificate_key|include /etc/mcpsec/tls/)' /etc/nginx/sites-enabled/mcpsec.conf
-  echo '    access_log off;'
-  echo '    location = /mcp { proxy_pass http://mcpsec_backend; proxy_http_version 1.1;'
-  echo '        proxy_set_header Connection ""; proxy_buffering off; }'
-  echo '}'
-} >"$plain_conf"
+floor_js=/etc/nginx/zz-mcpsec-bench-floor.js
+printf '%s\n' 'function handle(r) {' "    r.internalRedirect('@bench_floor_upstream');" '}' \
+  'export default {handle: handle};' >"$floor_js"
+tls=$(grep -E '^\s*(ssl_certificate|ssl_certificate_key|include /etc/mcpsec/tls/)' /etc/nginx/sites-enabled/mcpsec.conf)
+proxy='proxy_pass http://mcpsec_backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off;'
+cat >"$plain_conf" <<CONF
+server {
+    listen 127.0.0.1:8444 ssl;
+$tls
+    access_log off;
+    location = /mcp { $proxy }
+}
+server {
+    listen 127.0.0.1:8445 ssl;
+$tls
+    access_log off;
+    js_import bench_floor from $floor_js;
+    location = /mcp { js_content bench_floor.handle; }
+    location @bench_floor_upstream { $proxy }
+}
+CONF
 nginx -t -q && systemctl reload nginx
 sleep 1
 
@@ -82,19 +96,21 @@ if [ -z "$direct" ] || [ -z "$proxied" ]; then
   exit 1
 fi
 trap 'end_session http://127.0.0.1:8000/mcp "" "$direct"; end_session https://127.0.0.1/mcp "$AUTH" "$proxied"
-      rm -f "$plain_conf"; systemctl reload nginx' EXIT
+      rm -f "$plain_conf" "$floor_js"; systemctl reload nginx' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
 # what the enforcement path adds to one call.
 for shape in "1 1" "$CONNS $THREADS"; do
   read -r c t <<<"$shape"
-  d_rows=() t_rows=() p_rows=() added=() hop=() njs=()
+  d_rows=() t_rows=() f_rows=() p_rows=() added=() hop=() floor=() checks=()
   for _r in $(seq 1 "$ROUNDS"); do
     d=$(run http://127.0.0.1:8000/mcp "" "$direct" "$c" "$t")
     x=$(run https://127.0.0.1:8444/mcp "" "$direct" "$c" "$t")
+    f=$(run https://127.0.0.1:8445/mcp "" "$direct" "$c" "$t")
     p=$(run https://127.0.0.1/mcp "$AUTH" "$proxied" "$c" "$t")
-    d_rows+=("$d") t_rows+=("$x") p_rows+=("$p")
-    added+=("$(( ${p%% *} - ${d%% *} ))") hop+=("$(( ${x%% *} - ${d%% *} ))") njs+=("$(( ${p%% *} - ${x%% *} ))")
+    d_rows+=("$d") t_rows+=("$x") f_rows+=("$f") p_rows+=("$p")
+    added+=("$(( ${p%% *} - ${d%% *} ))") hop+=("$(( ${x%% *} - ${d%% *} ))")
+    floor+=("$(( ${f%% *} - ${x%% *} ))") checks+=("$(( ${p%% *} - ${f%% *} ))")
   done
   row() {   # name added-label diffs... ; rows in $rows
     local name=$1 label=$2 p50 p99 rps non extra=""
@@ -110,7 +126,8 @@ for shape in "1 1" "$CONNS $THREADS"; do
   }
   rows=("${d_rows[@]}"); row "$LABEL: direct to supergateway (http), $c conn" ""
   rows=("${t_rows[@]}"); row "$LABEL: plain TLS proxy, no njs (https), $c conn" "nginx + TLS hop:" "${hop[@]}"
+  rows=("${f_rows[@]}"); row "$LABEL: njs floor, handler that only redirects (https), $c conn" "vs plain:" "${floor[@]}"
   rows=("${p_rows[@]}"); row "$LABEL: through nginx + njs enforcement (https), $c conn" "vs direct:" "${added[@]}"
-  printf '| %s | | | | | %s |\n' "$LABEL: njs enforcement alone (full - plain TLS proxy), $c conn" \
-    "$(signed_ms "$(printf '%s\n' "${njs[@]}" | median)") (rounds: $(printf '%s\n' "${njs[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
+  printf '| %s | | | | | %s |\n' "$LABEL: the checks alone (full - njs floor), $c conn" \
+    "$(signed_ms "$(printf '%s\n' "${checks[@]}" | median)") (rounds: $(printf '%s\n' "${checks[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
 done

@@ -266,7 +266,34 @@ var ffDigest = require('crypto').createHash('sha256').update(ffToken).digest('he
 eq('matchStaticToken: words with the high bit set compare (signed 32-bit reads)',
    [ffDigest.charAt(0), m.matchStaticToken({x: ffDigest}, ffToken), m.matchStaticToken({x: flip(ffDigest, 8)}, ffToken)],
    ['e', 'x', null]);
-eq('storedDigest: 64 hex digits give 32 bytes', m.storedDigest('f'.repeat(64)).length, 32);
+eq('storedDigest: 64 hex digits give eight 32-bit words', Array.prototype.slice.call(m.storedDigest('f'.repeat(64))),
+   [4294967295, 4294967295, 4294967295, 4294967295, 4294967295, 4294967295, 4294967295, 4294967295]);
+var flipsMatched = [];
+for (var fi = 0; fi < 64; fi++) {
+    if (m.matchStaticToken({bob: flip(digest, fi)}, bobToken) !== null) {
+        flipsMatched.push(fi);
+    }
+}
+eq('matchStaticToken: a stored digest changed in any one of its 64 digits never matches', flipsMatched, []);
+var rawDigest = require('crypto').createHash('sha256').update(bobToken).digest();
+var shifted = Buffer.alloc(35);
+rawDigest.copy(shifted, 3);
+eq('digestWords: a digest at an unaligned offset reads as the same words',
+   [shifted.subarray(3, 35).byteOffset % 4 !== 0,
+    Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(','),
+    Array.prototype.slice.call(m.digestWords(rawDigest)).join(',') ===
+        Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(',')],
+   [true, Array.prototype.slice.call(m.digestWords(rawDigest)).join(','), true]);
+var cacheOidc = {issuer: 'https://idp.test/realms/t', audience: 'https://mcp.test/mcp', subject_claim: 'sub',
+                 roles_claim: ['realm_access', 'roles'], algorithms: ['RS256', 'ES256']};
+eq('jwtCacheKey: the digest of the policy fields and the token, newline separated',
+   m.jwtCacheKey(cacheOidc, 'a.b.c'),
+   require('crypto').createHash('sha256').update('https://idp.test/realms/t\nhttps://mcp.test/mcp\nsub\n' +
+       'realm_access,roles\nRS256,ES256\na.b.c').digest('hex'));
+eq('jwtCacheKey: another audience or algorithm list is another key',
+   [m.jwtCacheKey(cacheOidc, 'a.b.c') !== m.jwtCacheKey(Object.assign({}, cacheOidc, {audience: 'https://x/mcp'}), 'a.b.c'),
+    m.jwtCacheKey(cacheOidc, 'a.b.c') !== m.jwtCacheKey(Object.assign({}, cacheOidc, {algorithms: ['RS256']}), 'a.b.c')],
+   [true, true]);
 eq('storedDigest: malformed entries never match (non-hex, short, long, not a string)',
    [m.storedDigest('zz'.repeat(32)), m.storedDigest('abc'), m.storedDigest('a'.repeat(66)), m.storedDigest(7),
     m.storedDigest('a'.repeat(63) + 'g')], [null, null, null, null, null]);

@@ -439,6 +439,15 @@ function withoutStringContents(text) {
     return out.join('"');
 }
 
+/* The number of ':' in a string (native searches; split would build an array). */
+function countColons(text) {
+    var n = 0;
+    for (var at = text.indexOf(':'); at >= 0; at = text.indexOf(':', at + 1)) {
+        n++;
+    }
+    return n;
+}
+
 /* Returns {value} or {reason: 'invalid_json' | 'duplicate_key' | 'too_deep'}. */
 function parseStrictJson(text) {
     if (typeof text !== 'string') {
@@ -459,14 +468,14 @@ function parseStrictJson(text) {
      * patterns treat like the delimiter beside it), and keys <= colons outside
      * strings <= all colons. No lenient pattern anywhere and as many colons as
      * keys: nothing to refuse, no need to strip the strings. */
-    if (!LENIENT_NUMBER_RE.test(text) && text.split(':').length - 1 === keys) {
+    if (!LENIENT_NUMBER_RE.test(text) && countColons(text) === keys) {
         return {value: value};
     }
     var bare = withoutStringContents(text);
     if (LENIENT_NUMBER_RE.test(bare)) {
         return {reason: 'invalid_json'};
     }
-    if (keys !== bare.split(':').length - 1) {
+    if (keys !== countColons(bare)) {
         return {reason: 'duplicate_key'};
     }
     return {value: value};
@@ -736,15 +745,22 @@ function slidingAdmit(log, calls, windowMs, nowMs) {
     return {admit: true, log: kept.join(','), retryAfter: 0};
 }
 
-/* The stored digest of one token as 32 bytes, or null when it is malformed
- * (never matches). Buffer.from(hex) is native and stops at the first non-hex
- * character, so the length check is the validation. */
+/* A 32-byte digest as eight 32-bit words (a view, no copy): typed-array reads
+ * are internal to the VM, where Buffer.readInt32BE is a method call per word. */
+function digestWords(b) {
+    return b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, 8)
+                                  : new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + 32));
+}
+
+/* The stored digest of one token as eight 32-bit words, or null when it is
+ * malformed (never matches). Buffer.from(hex) is native and stops at the
+ * first non-hex character, so the length check is the validation. */
 function storedDigest(stored) {
     if (typeof stored !== 'string' || stored.length !== 64) {
         return null;
     }
     var b = Buffer.from(stored, 'hex');
-    return b.length === 32 ? b : null;
+    return b.length === 32 ? digestWords(b) : null;
 }
 
 /* Static bearer tokens: the token's sha256 digest is compared with every
@@ -752,21 +768,20 @@ function storedDigest(stored) {
  * subject or null. The stored digests are read straight from tokens.json (no
  * table is built per request). */
 function matchStaticToken(tokens, token) {
-    var names = Object.keys(tokens || {});
-    var d = require('crypto').createHash('sha256').update(token).digest();
-    var d0 = d.readInt32BE(0), d1 = d.readInt32BE(4), d2 = d.readInt32BE(8), d3 = d.readInt32BE(12);
-    var d4 = d.readInt32BE(16), d5 = d.readInt32BE(20), d6 = d.readInt32BE(24), d7 = d.readInt32BE(28);
+    var d = digestWords(require('crypto').createHash('sha256').update(token).digest());
+    var d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5], d6 = d[6], d7 = d[7];
     var found = null;
-    for (var i = 0; i < names.length; i++) {
-        var w = storedDigest(tokens[names[i]]);
+    /* every stored digest is compared; for-in builds no array of the names (a
+     * JSON object has no inherited enumerable properties) */
+    for (var name in tokens) {
+        var w = storedDigest(tokens[name]);
         if (w === null) {
             continue;
         }
-        var diff = (w.readInt32BE(0) ^ d0) | (w.readInt32BE(4) ^ d1) | (w.readInt32BE(8) ^ d2) |
-                   (w.readInt32BE(12) ^ d3) | (w.readInt32BE(16) ^ d4) | (w.readInt32BE(20) ^ d5) |
-                   (w.readInt32BE(24) ^ d6) | (w.readInt32BE(28) ^ d7);
+        var diff = (w[0] ^ d0) | (w[1] ^ d1) | (w[2] ^ d2) | (w[3] ^ d3) |
+                   (w[4] ^ d4) | (w[5] ^ d5) | (w[6] ^ d6) | (w[7] ^ d7);
         if (diff === 0 && found === null) {
-            found = names[i];
+            found = name;
         }
     }
     return found;
@@ -1232,8 +1247,11 @@ async function jwksGet(oidc, kid) {
 /* The verified-token cache key: the policy's view of a token is part of it,
  * so a reload that changes the issuer, audience or claims starts afresh. */
 function jwtCacheKey(oidc, token) {
-    return sha256hex(oidc.issuer + '\n' + oidc.audience + '\n' + oidc.subject_claim + '\n' +
-                     joinList(oidc.roles_claim) + '\n' + joinList(oidc.algorithms) + '\n' + token);
+    /* two updates hash the concatenation without copying the token into it */
+    return require('crypto').createHash('sha256')
+        .update(oidc.issuer + '\n' + oidc.audience + '\n' + oidc.subject_claim + '\n' +
+                joinList(oidc.roles_claim) + '\n' + joinList(oidc.algorithms) + '\n')
+        .update(token).digest('hex');
 }
 
 /* A verified token still in the cache (`digest` = jwtCacheKey): {subject,
@@ -1295,20 +1313,20 @@ function countSessions(subject) {
 }
 
 /* Headers that must not be repeated: a second copy is an attempt to split views. */
-var SINGLE_HEADERS = ['authorization', 'content-type', 'content-encoding', 'content-length', 'origin',
-                      'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name',
-                      'transfer-encoding'];
+var SINGLE_HEADERS = {'authorization': 1, 'content-type': 1, 'content-encoding': 1, 'content-length': 1,
+                      'origin': 1, 'mcp-session-id': 1, 'mcp-protocol-version': 1, 'mcp-method': 1,
+                      'mcp-name': 1, 'transfer-encoding': 1};
 
 function repeatedHeader(r) {
     var seen = Object.create(null);
     var raw = r.rawHeadersIn;
     for (var i = 0; i < raw.length; i++) {
         var n = raw[i][0].toLowerCase();
-        if (SINGLE_HEADERS.indexOf(n) >= 0) {
-            if (seen['h' + n]) {
+        if (SINGLE_HEADERS[n] === 1) {        /* "=== 1": never an inherited property */
+            if (seen[n] === 1) {
                 return n;
             }
-            seen['h' + n] = true;
+            seen[n] = 1;
         }
     }
     return null;
@@ -1756,6 +1774,8 @@ function testExports() {
         countKeys: countKeys,
         withoutStringContents: withoutStringContents,
         storedDigest: storedDigest,
+        digestWords: digestWords,
+        jwtCacheKey: jwtCacheKey,
         parseBody: parseBody,
         checkContentType: checkContentType,
         protocolVersionKnown: protocolVersionKnown,
