@@ -2,7 +2,8 @@
 # The gateway benchmark in one run: tools/call p50/p99 and req/s through nginx (TLS, each
 # auth mode, cached JWT) against the same calls sent directly to supergateway, on converged
 # Debian 13 test hosts (bench/molecule/gateway), then the nginx-only enforcement path with a
-# trivial upstream (bench/run.sh). MCPSEC_BENCH_KEEP=1 keeps the hosts; DURATION, CONNS, THREADS, ROUNDS.
+# trivial upstream (bench/run.sh). MCPSEC_BENCH_KEEP=1 keeps the hosts; DURATION, CONNS, THREADS, ROUNDS (wrk runs) and
+# ITERATIONS (calls per target in the interleaved one-connection run, bench/interleaved.py).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/env.sh
@@ -34,9 +35,10 @@ printf 'direct and proxied runs back to back; medians over the rounds; client on
 echo '| path (tools/call echo, one session) | p50 | p99 | req/s | non-2xx | added at p50: median (each round) |'
 echo '| --- | --- | --- | --- | --- | --- |'
 for mode in basic bearer oidc; do
+  docker exec -i "mcpsec-bench-$mode" sh -c 'cat >/root/mcpsec-interleaved.py' <interleaved.py
   # stdin: /tmp in the host is a tmpfs that docker cp cannot reach
   docker exec -i -e "DURATION=${DURATION:-5s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
-    -e "ROUNDS=${ROUNDS:-5}" "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" < <(cat wrk_lib.sh gateway_inner.sh)
+    -e "ROUNDS=${ROUNDS:-5}" -e "ITERATIONS=${ITERATIONS:-4000}" "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" < <(cat wrk_lib.sh gateway_inner.sh)
 done
 printf '\nload after: %s\n\n' "$(uptime)"
 echo "nginx-only enforcement path, trivial upstream (bench/run.sh):"

@@ -89,13 +89,17 @@ for _i in $(seq 1 50); do
   curl -sf -o /dev/null http://127.0.0.1:8000/healthz && break
   sleep 0.2
 done
-direct=$(session http://127.0.0.1:8000/mcp "")
+# One session for every target, opened through the gateway (which binds it to the subject):
+# each supergateway session has its own stdio child, and two children answer the same call
+# up to 0.2 ms apart at one connection (measured), which separate sessions would book as a
+# difference between the targets.
 proxied=$(session https://127.0.0.1/mcp "$AUTH")
-if [ -z "$direct" ] || [ -z "$proxied" ]; then
-  echo "no session (direct '$direct', proxied '$proxied')" >&2
+direct=$proxied
+if [ -z "$proxied" ]; then
+  echo "no session" >&2
   exit 1
 fi
-trap 'end_session http://127.0.0.1:8000/mcp "" "$direct"; end_session https://127.0.0.1/mcp "$AUTH" "$proxied"
+trap 'end_session https://127.0.0.1/mcp "$AUTH" "$proxied"
       rm -f "$plain_conf" "$floor_js"; systemctl reload nginx' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
@@ -131,3 +135,22 @@ for shape in "1 1" "$CONNS $THREADS"; do
   printf '| %s | | | | | %s |\n' "$LABEL: the checks alone (full - njs floor), $c conn" \
     "$(signed_ms "$(printf '%s\n' "${checks[@]}" | median)") (rounds: $(printf '%s\n' "${checks[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
 done
+
+# The same four targets interleaved request by request on one connection each (bench/interleaved.py,
+# sent by gateway.sh): every target sees the same drift, and each difference is the median of
+# ITERATIONS paired differences.
+ilv=$(python3 /root/mcpsec-interleaved.py "${ITERATIONS:-4000}" "direct=http://127.0.0.1:8000/mcp||$direct" \
+  "plain=https://127.0.0.1:8444/mcp||$direct" "floor=https://127.0.0.1:8445/mcp||$direct" \
+  "gateway=https://127.0.0.1/mcp|$AUTH|$proxied")
+ilv_row() {   # target label
+  awk -v t="$1" -v l="$2" -v lab="$LABEL" -v n="${ITERATIONS:-4000}" '$1==t {
+    printf "| %s: %s, interleaved, 1 conn (%s calls) | %.2f ms | %.2f ms | | %s |", lab, l, n, $2/1000, $4/1000, $5 }' <<<"$ilv"
+}
+ilv_diff() {   # pair label
+  awk -v p="$1" -v l="$2" '$1==p { printf " %s %+.2f ms |\n", l, $2/1000 }' <<<"$ilv"
+}
+printf '%s |\n' "$(ilv_row direct 'direct to supergateway (http)')"
+printf '%s%s\n' "$(ilv_row plain 'plain TLS proxy, no njs (https)')" "$(ilv_diff plain-direct 'nginx + TLS hop:')"
+printf '%s%s\n' "$(ilv_row floor 'njs floor (https)')" "$(ilv_diff floor-plain 'vs plain:')"
+printf '%s%s\n' "$(ilv_row gateway 'through nginx + njs enforcement (https)')" "$(ilv_diff gateway-direct 'vs direct:')"
+printf '| %s: the checks alone (gateway - njs floor), interleaved | | | | |%s\n' "$LABEL" "$(ilv_diff gateway-floor '')"
