@@ -64,7 +64,7 @@ def main():
             for t in targets:
                 t['conn'].close()
                 t['conn'].connect()             # TLS handshake outside the timed calls
-                for _ in range(5):              # warm up: upstream keep-alive, caches
+                for _warm in range(5):          # warm up: upstream keep-alive, caches
                     call(t['conn'], t['path'], t['headers'])
         for j in range(k):
             t = targets[(i + j) % k]
@@ -74,8 +74,8 @@ def main():
             if status != 200:
                 t['errors'] += 1
     for t in targets:
-        print('%s %.0f %.0f %.0f %d' % (t['name'], pct(t['us'], 0.5), pct(t['us'], 0.9), pct(t['us'], 0.99),
-                                       t['errors']))
+        print('%s %.0f %.0f %.0f %d' % (t['name'], pct(t['us'], 0.5), pct(t['us'], 0.9),
+                                        pct(t['us'], 0.99), t['errors']))
     pairs = [(targets[j], targets[j - 1]) for j in range(1, k)]
     if k > 2:
         pairs.append((targets[-1], targets[0]))
