@@ -37,8 +37,10 @@ echo '| --- | --- | --- | --- | --- | --- |'
 for mode in basic bearer oidc; do
   docker exec -i "mcpsec-bench-$mode" sh -c 'cat >/root/mcpsec-interleaved.py' <interleaved.py
   # stdin: /tmp in the host is a tmpfs that docker cp cannot reach
-  docker exec -i -e "DURATION=${DURATION:-5s}" -e "CONNS=${CONNS:-8}" -e "THREADS=${THREADS:-2}" \
-    -e "ROUNDS=${ROUNDS:-5}" -e "ITERATIONS=${ITERATIONS:-4000}" "mcpsec-bench-$mode" bash -s -- "$mode" "${auth[$mode]}" < <(cat wrk_lib.sh gateway_inner.sh)
+  # the credential goes by environment (-e NAME takes its value from here), not in argv
+  BENCH_AUTH=${auth[$mode]} docker exec -i -e BENCH_AUTH -e "DURATION=${DURATION:-5s}" -e "CONNS=${CONNS:-8}" \
+    -e "THREADS=${THREADS:-2}" -e "ROUNDS=${ROUNDS:-5}" -e "ITERATIONS=${ITERATIONS:-4000}" "mcpsec-bench-$mode" \
+    bash -s -- "$mode" < <(cat wrk_lib.sh gateway_inner.sh)
 done
 printf '\nload after: %s\n\n' "$(uptime)"
 echo "nginx-only enforcement path, trivial upstream (bench/run.sh):"

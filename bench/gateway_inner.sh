@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs inside a converged bench host (bench/gateway.sh). Usage: gateway_inner.sh <label> <Authorization value>
+# Runs inside a converged bench host (bench/gateway.sh). Usage: BENCH_AUTH=<Authorization value> gateway_inner.sh <label>
+# The credential stays in the environment and a 0600 header file: never on a command line.
 # tools/call echo on one MCP session: directly to supergateway, then through nginx (TLS, njs).
 # Two more targets split the cost, both with this host's nginx and TLS settings and added for
 # the run only: a plain proxy_pass with no njs (127.0.0.1:8444), and the njs floor, a
@@ -11,7 +12,10 @@
 # us() and median() come from bench/wrk_lib.sh, which gateway.sh sends ahead of this script.
 set -euo pipefail
 LABEL=$1
-AUTH=$2
+AUTH=${BENCH_AUTH:?BENCH_AUTH must hold the Authorization header value}
+umask 077
+hdr=/root/mcpsec-bench-auth.hdr   # curl -H @file: the header never appears in argv
+printf 'Authorization: %s\n' "$AUTH" >"$hdr"
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-8}
 THREADS=${THREADS:-2}
@@ -29,19 +33,19 @@ if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 wrk.headers["Mcp-Session-Id"] = os.getenv("BENCH_SID")
 LUA
 
-session() {   # url auth -> session id (initialize + initialized)
+session() {   # url -> session id (initialize + initialized), authenticated
   local hdrs sid
-  hdrs=$(curl -sk -D - -o /dev/null -X POST "$1" ${2:+-H "Authorization: $2"} \
+  hdrs=$(curl -sk -D - -o /dev/null -X POST "$1" -H @"$hdr" \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}')
   sid=$(awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}' <<<"$hdrs" | tr -d '\r')
-  curl -sk -o /dev/null -X POST "$1" ${2:+-H "Authorization: $2"} -H "Mcp-Session-Id: $sid" \
+  curl -sk -o /dev/null -X POST "$1" -H @"$hdr" -H "Mcp-Session-Id: $sid" \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -H 'MCP-Protocol-Version: 2025-06-18' --data '{"jsonrpc":"2.0","method":"notifications/initialized"}'
   printf '%s' "$sid"
 }
 
-run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx"
+run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx" (auth reaches wrk by env)
   local out
   out=$(BENCH_AUTH="$2" BENCH_SID="$3" wrk -t"$5" -c"$4" -d"$DURATION" --latency -s /tmp/call.lua "$1" 2>&1)
   printf '%s %s %s %s\n' "$(us "$(awk '$1=="50%"{print $2}' <<<"$out")")" "$(us "$(awk '$1=="99%"{print $2}' <<<"$out")")" \
@@ -51,8 +55,13 @@ run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx"
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f ms", u / 1000 }'; }
 
-end_session() {   # url auth sid: DELETE, so the session's stdio child exits
-  curl -sk -o /dev/null -X DELETE "$1" ${2:+-H "Authorization: $2"} -H "Mcp-Session-Id: $3" \
+spread() {   # differences (us) -> "+0.12 ms (rounds: -0.01 +0.10 ...)"
+  printf '%s (rounds: %s)' "$(signed_ms "$(printf '%s\n' "$@" | median)")" \
+    "$(printf '%s\n' "$@" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}')"
+}
+
+end_session() {   # url sid: DELETE, so the session's stdio child exits
+  curl -sk -o /dev/null -X DELETE "$1" -H @"$hdr" -H "Mcp-Session-Id: $2" \
     -H 'MCP-Protocol-Version: 2025-06-18' || true
 }
 
@@ -93,14 +102,13 @@ done
 # each supergateway session has its own stdio child, and two children answer the same call
 # up to 0.2 ms apart at one connection (measured), which separate sessions would book as a
 # difference between the targets.
-proxied=$(session https://127.0.0.1/mcp "$AUTH")
-direct=$proxied
-if [ -z "$proxied" ]; then
+sid=$(session https://127.0.0.1/mcp)
+if [ -z "$sid" ]; then
   echo "no session" >&2
   exit 1
 fi
-trap 'end_session https://127.0.0.1/mcp "$AUTH" "$proxied"
-      rm -f "$plain_conf" "$floor_js"; systemctl reload nginx' EXIT
+trap 'end_session https://127.0.0.1/mcp "$sid"
+      rm -f "$plain_conf" "$floor_js" "$hdr"; systemctl reload nginx' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
 # what the enforcement path adds to one call.
@@ -108,10 +116,10 @@ for shape in "1 1" "$CONNS $THREADS"; do
   read -r c t <<<"$shape"
   d_rows=() t_rows=() f_rows=() p_rows=() added=() hop=() floor=() checks=()
   for _r in $(seq 1 "$ROUNDS"); do
-    d=$(run http://127.0.0.1:8000/mcp "" "$direct" "$c" "$t")
-    x=$(run https://127.0.0.1:8444/mcp "" "$direct" "$c" "$t")
-    f=$(run https://127.0.0.1:8445/mcp "" "$direct" "$c" "$t")
-    p=$(run https://127.0.0.1/mcp "$AUTH" "$proxied" "$c" "$t")
+    d=$(run http://127.0.0.1:8000/mcp "" "$sid" "$c" "$t")
+    x=$(run https://127.0.0.1:8444/mcp "" "$sid" "$c" "$t")
+    f=$(run https://127.0.0.1:8445/mcp "" "$sid" "$c" "$t")
+    p=$(run https://127.0.0.1/mcp "$AUTH" "$sid" "$c" "$t")
     d_rows+=("$d") t_rows+=("$x") f_rows+=("$f") p_rows+=("$p")
     added+=("$(( ${p%% *} - ${d%% *} ))") hop+=("$(( ${x%% *} - ${d%% *} ))")
     floor+=("$(( ${f%% *} - ${x%% *} ))") checks+=("$(( ${p%% *} - ${f%% *} ))")
@@ -124,7 +132,7 @@ for shape in "1 1" "$CONNS $THREADS"; do
     rps=$(printf '%s\n' "${rows[@]}" | awk '{print $3}' | median)
     non=$(printf '%s\n' "${rows[@]}" | awk '{s+=$4} END {print s+0}')
     if [ "$#" -gt 0 ]; then
-      extra="$label $(signed_ms "$(printf '%s\n' "$@" | median)") (rounds: $(printf '%s\n' "$@" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
+      extra="$label $(spread "$@")"
     fi
     printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$(ms "$p50")" "$(ms "$p99")" "$rps" "$non" "$extra"
   }
@@ -132,19 +140,19 @@ for shape in "1 1" "$CONNS $THREADS"; do
   rows=("${t_rows[@]}"); row "$LABEL: plain TLS proxy, no njs (https), $c conn" "nginx + TLS hop:" "${hop[@]}"
   rows=("${f_rows[@]}"); row "$LABEL: njs floor, handler that only redirects (https), $c conn" "vs plain:" "${floor[@]}"
   rows=("${p_rows[@]}"); row "$LABEL: through nginx + njs enforcement (https), $c conn" "vs direct:" "${added[@]}"
-  printf '| %s | | | | | %s |\n' "$LABEL: the checks alone (full - njs floor), $c conn" \
-    "$(signed_ms "$(printf '%s\n' "${checks[@]}" | median)") (rounds: $(printf '%s\n' "${checks[@]}" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}'))"
+  printf '| %s | | | | | %s |\n' "$LABEL: the checks alone (full - njs floor), $c conn" "$(spread "${checks[@]}")"
 done
 
 # The same four targets interleaved request by request on one connection each (bench/interleaved.py,
 # sent by gateway.sh): every target sees the same drift, and each difference is the median of
 # ITERATIONS paired differences.
-ilv=$(python3 /root/mcpsec-interleaved.py "${ITERATIONS:-4000}" "direct=http://127.0.0.1:8000/mcp||$direct" \
-  "plain=https://127.0.0.1:8444/mcp||$direct" "floor=https://127.0.0.1:8445/mcp||$direct" \
-  "gateway=https://127.0.0.1/mcp|$AUTH|$proxied")
+# The gateway's credential reaches it as the name of the variable that holds it (BENCH_AUTH).
+ilv=$(python3 /root/mcpsec-interleaved.py "${ITERATIONS:-4000}" "direct=http://127.0.0.1:8000/mcp||$sid" \
+  "plain=https://127.0.0.1:8444/mcp||$sid" "floor=https://127.0.0.1:8445/mcp||$sid" \
+  "gateway=https://127.0.0.1/mcp|BENCH_AUTH|$sid")
 ilv_row() {   # target label
   awk -v t="$1" -v l="$2" -v lab="$LABEL" -v n="${ITERATIONS:-4000}" '$1==t {
-    printf "| %s: %s, interleaved, 1 conn (%s calls) | %.2f ms | %.2f ms | | %s |", lab, l, n, $2/1000, $4/1000, $5 }' <<<"$ilv"
+    printf "| %s: %s, interleaved, 1 conn (%s calls) | %.2f ms | %.2f ms | | %s |", lab, l, n, $2/1000, $3/1000, $4 }' <<<"$ilv"
 }
 ilv_diff() {   # pair label
   awk -v p="$1" -v l="$2" '$1==p { printf " %s %+.2f ms |\n", l, $2/1000 }' <<<"$ilv"

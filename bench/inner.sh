@@ -83,10 +83,14 @@ bench() {   # name url auth sid: ROUNDS runs, medians (a run's figures drift by 
     "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%s", (NR>1?" ":""), $3}')"
 }
 
-init() {   # auth -> binds bench-session-0001 to the subject
-  curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8080/mcp -H "Authorization: $1" \
+init() {   # auth -> binds bench-session-0001 to the subject (the header goes by a 0600 file,
+  # curl -H @file, never on a command line)
+  local hdr=/root/mcpsec-bench-auth.hdr
+  (umask 077 && printf 'Authorization: %s\n' "$1" >"$hdr")
+  curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8080/mcp -H @"$hdr" \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+  rm -f "$hdr"
 }
 
 printf 'bench: %s, %s connections, %s threads, %s per run, %s runs per row, %s CPUs\n' "$(nginx -v 2>&1)" "$CONNS" "$THREADS" "$DURATION" "${ROUNDS:-3}" "$(nproc)"

@@ -1,16 +1,20 @@
 """One-connection tools/call latency with the targets interleaved request by request.
 
-Usage: python3 interleaved.py <iterations> <name>=<url>|<authorization>|<session id> ...
+Usage: python3 interleaved.py <iterations> <name>=<url>|<auth variable>|<session id> ...
+
+<auth variable> names an environment variable holding the target's Authorization header
+value (empty: none), so no credential is on the command line.
 
 Runs inside a bench host (bench/gateway_inner.sh). One keep-alive connection per target
 (opened again every RECONNECT_EVERY iterations); each iteration sends the same tools/call to
 every target in turn, in an order that rotates every iteration, so drift of this shared VM
-(seconds to minutes long) hits every target alike. Prints one line per target: "name p50_us p90_us p99_us errors", then one line per
-pair of neighbours and for the last against the first: "name-other paired_p50_us" (the median
+(seconds to minutes long) hits every target alike. Prints one line per target: "name p50_us
+p99_us errors" (errors: answers other than 200), then one line per pair of neighbours and for the last against the first: "name-other paired_p50_us" (the median
 over iterations of the per-iteration difference). Client overhead (Python) is in every figure
 and cancels out of the differences.
 """
 import http.client
+import os
 import ssl
 import sys
 import time
@@ -48,12 +52,12 @@ def main():
     targets = []
     for spec in sys.argv[2:]:
         name, rest = spec.split('=', 1)
-        url, auth, sid = rest.split('|')
+        url, auth_var, sid = rest.split('|')
         conn, path = connect(url)
         headers = {'Content-Type': 'application/json', 'Accept': 'application/json, text/event-stream',
                    'MCP-Protocol-Version': '2025-06-18', 'Mcp-Session-Id': sid}
-        if auth:
-            headers['Authorization'] = auth
+        if auth_var:
+            headers['Authorization'] = os.environ[auth_var]
         targets.append({'name': name, 'conn': conn, 'path': path, 'headers': headers, 'us': [], 'errors': 0})
     k = len(targets)
     for i in range(n):
@@ -74,8 +78,7 @@ def main():
             if status != 200:
                 t['errors'] += 1
     for t in targets:
-        print('%s %.0f %.0f %.0f %d' % (t['name'], pct(t['us'], 0.5), pct(t['us'], 0.9),
-                                        pct(t['us'], 0.99), t['errors']))
+        print('%s %.0f %.0f %d' % (t['name'], pct(t['us'], 0.5), pct(t['us'], 0.99), t['errors']))
     pairs = [(targets[j], targets[j - 1]) for j in range(1, k)]
     if k > 2:
         pairs.append((targets[-1], targets[0]))

@@ -263,7 +263,7 @@ eq('matchStaticToken: stored digest with the first digit changed never matches',
 eq('matchStaticToken: stored digest in upper case matches', m.matchStaticToken({bob: digest.toUpperCase()}, bobToken), 'bob');
 var ffToken = 'tok-high-bits';
 var ffDigest = require('crypto').createHash('sha256').update(ffToken).digest('hex');
-eq('matchStaticToken: words with the high bit set compare (signed 32-bit reads)',
+eq('matchStaticToken: words with the high bit set compare',
    [ffDigest.charAt(0), m.matchStaticToken({x: ffDigest}, ffToken), m.matchStaticToken({x: flip(ffDigest, 8)}, ffToken)],
    ['e', 'x', null]);
 eq('storedDigest: 64 hex digits give eight 32-bit words', Array.prototype.slice.call(m.storedDigest('f'.repeat(64))),
@@ -278,12 +278,18 @@ eq('matchStaticToken: a stored digest changed in any one of its 64 digits never 
 var rawDigest = require('crypto').createHash('sha256').update(bobToken).digest();
 var shifted = Buffer.alloc(35);
 rawDigest.copy(shifted, 3);
+/* the expected words, built from the bytes one by one (no view, no offset) */
+var digestBytes = [];
+for (var bi = 0; bi < 32; bi++) {
+    digestBytes.push(rawDigest[bi]);
+}
+var wantWords = Array.prototype.slice.call(new Uint32Array(new Uint8Array(digestBytes).buffer)).join(',');
+eq('digestWords: an aligned digest reads as its bytes taken four at a time',
+   Array.prototype.slice.call(m.digestWords(rawDigest)).join(','), wantWords);
 eq('digestWords: a digest at an unaligned offset reads as the same words',
    [shifted.subarray(3, 35).byteOffset % 4 !== 0,
-    Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(','),
-    Array.prototype.slice.call(m.digestWords(rawDigest)).join(',') ===
-        Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(',')],
-   [true, Array.prototype.slice.call(m.digestWords(rawDigest)).join(','), true]);
+    Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(',')],
+   [true, wantWords]);
 var cacheOidc = {issuer: 'https://idp.test/realms/t', audience: 'https://mcp.test/mcp', subject_claim: 'sub',
                  roles_claim: ['realm_access', 'roles'], algorithms: ['RS256', 'ES256']};
 eq('jwtCacheKey: the digest of the policy fields and the token, newline separated',
