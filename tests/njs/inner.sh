@@ -10,8 +10,8 @@ python3 "$SRC/tests/njs/upstream.py" 8000 >/tmp/upstream.log 2>&1 &
 echo $! >/run/mcpsec-upstream.pid     # http_cases.py stops and restarts it (upstream-down cases)
 sleep 0.5
 
-say "unit: njs CLI on the pure functions of mcpsec.js"
-njs -p "$SRC/roles/proxy/files" "$SRC/tests/njs/unit.js" "$FX/fixtures.json" >/tmp/unit.out 2>&1
+say "unit: njs CLI on the pure functions of the njs modules"
+njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/unit.js" "$FX/fixtures.json" >/tmp/unit.out 2>&1
 rc=$?
 cat /tmp/unit.out
 if [ $rc -ne 0 ] || grep -q '^not ok' /tmp/unit.out || ! grep -q '^UNIT ' /tmp/unit.out; then

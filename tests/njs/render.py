@@ -94,7 +94,8 @@ def render(name, dest, mode_=0o644):
 
 
 os.makedirs(CONF, exist_ok=True)
-shutil.copy(os.path.join(src, 'roles', 'proxy', 'files', 'mcpsec.js'), CONF + '/mcpsec.js')
+shutil.rmtree(CONF + '/njs', ignore_errors=True)
+shutil.copytree(os.path.join(src, 'roles', 'proxy', 'files', 'njs'), CONF + '/njs')
 with open(CONF + '/policy.json', 'w') as f:
     json.dump(mcpsec['njs_policy'], f, indent=2, sort_keys=True)
 with open(CONF + '/resource-metadata.json', 'w') as f:

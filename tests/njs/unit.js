@@ -1,9 +1,27 @@
-// Unit tests for the pure functions of roles/proxy/files/mcpsec.js, run with the njs CLI:
-//   njs -p roles/proxy/files tests/njs/unit.js <fixtures.json>
+// Unit tests for the pure functions of the njs modules (roles/proxy/files/njs), run with the njs CLI:
+//   njs -p roles/proxy/files/njs tests/njs/unit.js <fixtures.json>
 // One line per case: "ok - <function>: <case>" or "not ok - ...". Any failure ends with an exception.
-import mcpsec from 'mcpsec.js';
+// Each module's own exports are tested; `m` gathers them so a case names the function only.
+import util from 'util.js';
+import json from 'json.js';
+import http from 'http.js';
+import rpc from 'rpc.js';
+import authz from 'authz.js';
+import limits from 'limits.js';
+import credentials from 'credentials.js';
+import jwt from 'jwt.js';
+import respond from 'respond.js';
+import sessions from 'sessions.js';
 
-var m = mcpsec.testExports();
+var m = {};
+[util, json, http, rpc, authz, limits, credentials, jwt, respond, sessions].forEach(function(mod) {
+    Object.keys(mod).forEach(function(k) {
+        if (m[k] !== undefined && m[k] !== mod[k]) {
+            throw new Error('two modules export ' + k);
+        }
+        m[k] = mod[k];
+    });
+});
 
 var fs = require('fs');
 var failures = 0;

@@ -1,0 +1,72 @@
+/*
+ * respond: responses: JSON-RPC error bodies, challenges, the js_vars the audit log reads.
+ */
+
+import util from 'util.js';
+
+var hasOwn = util.hasOwn;
+var clip = util.clip;
+
+var RPC_CODES = {400: -32600, 401: -32001, 403: -32003, 404: -32001, 405: -32600, 413: -32600,
+                 429: -32029, 500: -32603, 502: -32603, 503: -32603, 504: -32603};
+
+function rpcError(id, status, message) {
+    var code = hasOwn(RPC_CODES, status) ? RPC_CODES[status] : -32603;
+    return JSON.stringify({jsonrpc: '2.0', id: id === undefined ? null : id,
+                           error: {code: code, message: message}});
+}
+
+function quoteParam(s) {
+    return '"' + String(s).replace(/["\\]/g, '') + '"';
+}
+
+function bearerChallenge(policy, error) {
+    var c = 'Bearer ';
+    if (error) {
+        c += 'error=' + quoteParam(error) + ', ';
+    }
+    c += 'resource_metadata=' + quoteParam(policy.resource_metadata_url);
+    if (policy.scope) {
+        c += ', scope=' + quoteParam(policy.scope);
+    }
+    return c;
+}
+
+function setVar(r, name, value) {
+    r.variables[name] = value === null || value === undefined ? '' : clip(value);
+}
+
+function send(r, status, reason, body, headers) {
+    setVar(r, 'mcpsec_decision', 'deny');
+    setVar(r, 'mcpsec_reason', reason);
+    /* Cache-Control: no-store comes from the server's security headers */
+    r.headersOut['Content-Type'] = 'application/json';
+    if (headers) {
+        var names = Object.keys(headers);
+        for (var i = 0; i < names.length; i++) {
+            r.headersOut[names[i]] = headers[names[i]];
+        }
+    }
+    r.return(status, body);
+}
+
+var MESSAGES = {
+    400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Session not found',
+    405: 'Method not allowed', 413: 'Request body too large', 429: 'Too many requests',
+    500: 'Internal error', 502: 'Upstream unavailable', 503: 'Service unavailable',
+    504: 'Upstream timeout'
+};
+
+function deny(r, status, reason, id, extra) {
+    send(r, status, reason, rpcError(id, status, MESSAGES[status] + ': ' + reason), extra);
+}
+
+export default {
+    rpcError: rpcError,
+    quoteParam: quoteParam,
+    bearerChallenge: bearerChallenge,
+    setVar: setVar,
+    send: send,
+    deny: deny,
+    MESSAGES: MESSAGES
+};
