@@ -34,6 +34,8 @@ SCOPE_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]{1,128}$')
 # RFC 6750 b64token, the only thing that fits in "Authorization: Bearer <token>"
 B64TOKEN_RE = re.compile(r'^[A-Za-z0-9._~+/-]+=*$')
 CLAIM_SEGMENT_RE = re.compile(r'^[A-Za-z0-9_:/-]{1,64}$')
+# A resource URI pattern: visible ASCII only ('*' is the glob), so no space or control hides in it.
+RESOURCE_RE = re.compile(r'^[\x21-\x7e]{1,1024}$')
 
 # Names njs would resolve through Object.prototype on an ordinary object.
 JS_RESERVED = frozenset(name.lower() for name in (
@@ -61,9 +63,10 @@ TOP_KEYS = ('public_url', 'auth', 'users', 'roles', 'rate_limits', 'sessions',
             'allow_origins', 'allow_cidrs', 'metrics_allow_cidrs')
 AUTH_KEYS = ('mode', 'oidc')
 OIDC_KEYS = ('issuer', 'audience', 'jwks_uri', 'algorithms', 'subject_claim',
-             'roles_claim', 'scopes_supported', 'leeway_seconds', 'ca_file')
+             'roles_claim', 'scopes_supported', 'required_scopes', 'scope_roles',
+             'leeway_seconds', 'ca_file')
 USER_KEYS = ('password', 'token', 'roles')
-ROLE_KEYS = ('tools',)
+ROLE_KEYS = ('tools', 'resources', 'prompts')
 RATE_KEYS = ('per_ip', 'per_user', 'per_tool')
 ZONE_KEYS = ('rate', 'burst')
 TOOL_LIMIT_KEYS = ('calls', 'per')
@@ -79,6 +82,8 @@ DEFAULT_ZONES = {
 }
 ZONE_SIZE = '10m'
 MCP_PATH = '/mcp'
+# The njs_policy layout; njs refuses a document whose version it does not know.
+NJS_POLICY_VERSION = 2
 METADATA_PATH = '/.well-known/oauth-protected-resource'
 
 _MISSING = object()
@@ -270,31 +275,34 @@ class _Ctx(object):
 
 # --------------------------------------------------------------------------- name checks
 
+# kind -> (what, regex, ASCII characters, fix for an invalid name)
+NAME_RULES = {
+    'user': ('user name', USER_RE, '[A-Za-z0-9_.@-]',
+             'use 1-64 characters from [A-Za-z0-9_.@-], starting with a letter or digit'),
+    'role': ('role name', ROLE_RE, '[A-Za-z0-9_-]',
+             'use 1-64 characters from [A-Za-z0-9_-], starting with a letter'),
+    'tool': ('tool name', TOOL_RE, '[A-Za-z0-9_.-]',
+             "use 1-128 characters from [A-Za-z0-9_.-], or '*' for every tool"),
+    'prompt': ('prompt name', TOOL_RE, '[A-Za-z0-9_.-]',
+               "use 1-128 characters from [A-Za-z0-9_.-], or '*' for every prompt"),
+}
+
+
 def _check_name(ctx, path, name, kind):
-    """Validate a user, role or tool name; return True when valid."""
-    what = {'user': 'user name', 'role': 'role name', 'tool': 'tool name'}[kind]
+    """Validate a user, role, tool or prompt name; return True when valid."""
+    what, regex, charset, fix = NAME_RULES[kind]
     bad = _non_ascii(name)
     if bad is not None:
         ctx.err(path, '%s %s is not ASCII (%s at position %d, a look-alike of an ASCII letter?)'
                 % (what, _show(name), _describe_char(bad[1]), bad[0]),
-                'type the name in ASCII: %s' % {
-                    'user': '[A-Za-z0-9_.@-]', 'role': '[A-Za-z0-9_-]', 'tool': '[A-Za-z0-9_.-]'}[kind])
+                'type the name in ASCII: %s' % charset)
         return False
     if name.lower() in JS_RESERVED:
         ctx.err(path, '%s %s is a reserved JavaScript property name' % (what, _show(name)),
                 'choose another name')
         return False
-    if kind == 'user' and not USER_RE.match(name):
-        ctx.err(path, 'user name %s is invalid' % _show(name),
-                'use 1-64 characters from [A-Za-z0-9_.@-], starting with a letter or digit')
-        return False
-    if kind == 'role' and not ROLE_RE.match(name):
-        ctx.err(path, 'role name %s is invalid' % _show(name),
-                'use 1-64 characters from [A-Za-z0-9_-], starting with a letter')
-        return False
-    if kind == 'tool' and not TOOL_RE.match(name):
-        ctx.err(path, 'tool name %s is invalid' % _show(name),
-                "use 1-128 characters from [A-Za-z0-9_.-], or '*' for every tool")
+    if not regex.match(name):
+        ctx.err(path, '%s %s is invalid' % (what, _show(name)), fix)
         return False
     return True
 
@@ -577,20 +585,9 @@ def _oidc(ctx, path, raw, resource):
                         'use dot-separated claim names from [A-Za-z0-9_:/-], e.g. realm_access.roles')
             else:
                 result['roles_claim'] = segments
-    scopes = fields.get('scopes_supported')
-    scope_list = []
-    if scopes is not None:
-        items = ctx.seq(path + '.scopes_supported', scopes, '[mcp:tools]')
-        for index, item in enumerate(items or []):
-            ipath = _idx(path + '.scopes_supported', index)
-            text = None if item is _MISSING else ctx.string(ipath, item, 'write a scope such as mcp:tools')
-            if text is None:
-                continue
-            if not SCOPE_RE.match(text):
-                ctx.err(ipath, 'scope %s is not a valid OAuth scope token' % _show(text),
-                        'use printable ASCII without spaces, quotes or backslashes')
-            elif text not in scope_list:
-                scope_list.append(text)
+    scope_list = _scopes(ctx, path + '.scopes_supported', fields.get('scopes_supported'), False)
+    result['required_scopes'] = _scopes(ctx, path + '.required_scopes', fields.get('required_scopes'), True)
+    result['scope_roles'] = _scope_roles_shape(ctx, path + '.scope_roles', fields.get('scope_roles'))
     leeway = fields.get('leeway_seconds')
     result['leeway'] = 60
     if leeway is not None:
@@ -611,9 +608,55 @@ def _oidc(ctx, path, raw, resource):
     return result
 
 
+def _scope_ok(ctx, path, text):
+    if SCOPE_RE.match(text):
+        return True
+    ctx.err(path, 'scope %s is not a valid OAuth scope token' % _show(text),
+            'use 1-128 printable ASCII characters without spaces, quotes or backslashes')
+    return False
+
+
+def _scopes(ctx, path, raw, strict):
+    """A list of scope tokens in the user's order; duplicates dropped, or errors when strict."""
+    result = []
+    if raw is None:
+        return result
+    items = ctx.seq(path, raw, '[mcp:tools]')
+    for index, item in enumerate(items or []):
+        ipath = _idx(path, index)
+        text = None if item is _MISSING else ctx.string(ipath, item, 'write a scope such as mcp:tools')
+        if text is None or not _scope_ok(ctx, ipath, text):
+            continue
+        if text in result:
+            if strict:
+                ctx.err(ipath, 'scope %s is listed twice' % _show(text), 'remove the duplicate')
+            continue
+        result.append(text)
+    return result
+
+
+def _scope_roles_shape(ctx, path, raw):
+    """[(scope, raw role list)]: the scopes are checked here, the roles once roles are known."""
+    pairs = ctx.names(path, raw, 'scopes to role lists')
+    result = []
+    for scope, role_list in pairs or []:
+        if _scope_ok(ctx, _key(path, scope), scope):
+            result.append((scope, role_list))
+    return result
+
+
+def _scope_roles(ctx, oidc, roles):
+    """Resolve auth.oidc.scope_roles against the defined roles: {scope: [role, ...]} or None."""
+    path = ROOT + '.auth.oidc.scope_roles'
+    result = {}
+    for scope, role_list in oidc['scope_roles']:
+        result[scope] = _user_roles(ctx, _key(path, scope), role_list, roles)
+    return None if None in result.values() else result
+
+
 def _roles(ctx, raw):
     path = ROOT + '.roles'
-    pairs = ctx.names(path, raw, 'role names to {tools: [...]}')
+    pairs = ctx.names(path, raw, 'role names to {tools, resources, prompts}')
     roles = {}
     if pairs is None:
         return None
@@ -625,46 +668,69 @@ def _roles(ctx, raw):
         fields = ctx.mapping(rpath, spec, ROLE_KEYS)
         if fields is None:
             continue
-        tools = _tool_list(ctx, rpath + '.tools', fields.get('tools'))
-        if valid and tools is not None:
-            roles[name] = tools
+        grants = {}
+        for key, kind in (('tools', 'tool'), ('resources', 'resource'), ('prompts', 'prompt')):
+            grants[key] = _grant_list(ctx, rpath + '.' + key, fields.get(key), kind)
+        if valid and None not in grants.values():
+            roles[name] = grants
     return roles
 
 
-def _tool_list(ctx, path, raw):
+# kind -> (what one item is called, the plural, a YAML example)
+GRANT_KINDS = {
+    'tool': ('tool', 'tools', '[echo, get-sum] or ["*"]'),
+    'prompt': ('prompt', 'prompts', '[simple-prompt] or ["*"]'),
+    'resource': ('resource pattern', 'resources', '["demo://resource/static/document/*"] or ["*"]'),
+}
+
+
+def _check_resource(ctx, path, pattern):
+    bad = _non_ascii(pattern)
+    if bad is not None:
+        ctx.err(path, 'resource pattern %s is not ASCII (%s at position %d)'
+                % (_show(pattern), _describe_char(bad[1]), bad[0]),
+                'write the URI percent-encoded, as clients send it')
+        return False
+    if not RESOURCE_RE.match(pattern):
+        ctx.err(path, 'resource pattern %s is invalid' % _show(pattern),
+                "use 1-1024 visible ASCII characters without spaces; '*' matches any run of characters")
+        return False
+    return True
+
+
+def _grant_list(ctx, path, raw, kind):
+    """A role's tools, prompts or resources: ``{'all': bool, 'items': [...]}`` or None."""
+    what, plural, example = GRANT_KINDS[kind]
     if raw is None:
-        return {'all': False, 'tools': []}
-    items = ctx.seq(path, raw, '[echo, get-sum] or ["*"]')
+        return {'all': False, 'items': []}
+    items = ctx.seq(path, raw, example)
     if items is None:
         return None
     seen = []
     ok = True
     for index, item in enumerate(items):
         ipath = _idx(path, index)
-        if item is _MISSING:
-            ok = False
-            continue
-        text = ctx.string(ipath, item, "write a tool name, or '*' for every tool")
+        text = None if item is _MISSING else ctx.string(ipath, item, "write a %s, or '*' for every one" % what)
         if text is None:
             ok = False
-            continue
-        if text != '*' and not _check_name(ctx, ipath, text, 'tool'):
+        elif text != '*' and not (_check_resource(ctx, ipath, text) if kind == 'resource'
+                                  else _check_name(ctx, ipath, text, kind)):
             ok = False
-            continue
-        if text in seen:
-            ctx.err(ipath, 'tool %s is listed twice' % _show(text), 'remove the duplicate')
+        elif text in seen:
+            ctx.err(ipath, '%s %s is listed twice' % (what, _show(text)), 'remove the duplicate')
             ok = False
-            continue
-        seen.append(text)
+        else:
+            seen.append(text)
     if '*' in seen and len(seen) > 1:
-        ctx.err(path, "'*' already grants every tool, yet other tools are listed too",
-                "keep either '*' or the list of names")
+        ctx.err(path, "'*' already grants every %s, yet other %s are listed too"
+                % ('resource' if kind == 'resource' else what, plural),
+                "keep either '*' or the list of %s" % ('patterns' if kind == 'resource' else 'names'))
         ok = False
     if not ok:
         return None
     if '*' in seen:
-        return {'all': True, 'tools': []}
-    return {'all': False, 'tools': seen}
+        return {'all': True, 'items': []}
+    return {'all': False, 'items': seen}
 
 
 def _users(ctx, raw, mode, roles):
@@ -873,6 +939,14 @@ def _sorted(mapping):
     return dict((key, mapping[key]) for key in sorted(mapping))
 
 
+def _njs_role(grants):
+    role = {}
+    for key in ('tools', 'resources', 'prompts'):
+        role[key + '_all'] = grants[key]['all']
+        role[key] = [str(item) for item in grants[key]['items']]
+    return _sorted(role)
+
+
 def _expand(policy):
     ctx = _Ctx()
     if policy is None:
@@ -897,6 +971,8 @@ def _expand(policy):
     mode, oidc, _unused = _auth(ctx, top.get('auth', _MISSING), resource or 'https://invalid' + MCP_PATH)
     roles = _roles(ctx, top.get('roles'))
     users = _users(ctx, top.get('users'), mode, roles)
+    if oidc is not None:
+        oidc['scope_roles'] = _scope_roles(ctx, oidc, roles)
     limits = _rate_limits(ctx, top.get('rate_limits'))
     sessions = _sessions(ctx, top.get('sessions'))
 
@@ -916,12 +992,18 @@ def _expand(policy):
 
     if ctx.errors:
         return ctx.errors, None
-    if None in (url, mode, roles, users, limits, sessions, cidrs, metrics) or (mode == 'oidc' and oidc is None):
+    if None in (url, mode, roles, users, limits, sessions, cidrs, metrics) or (mode == 'oidc' and oidc is None) \
+            or (oidc is not None and oidc['scope_roles'] is None):
         # Every path that yields None has recorded an error; this is a safety net.
         return ['%s: could not be expanded; see the errors above' % ROOT], None
 
     zones, tool_limits = limits
-    scopes = oidc['scopes'] if oidc else []
+    scopes = []
+    if oidc:
+        # Advertise every scope a token may need: the listed ones, the required ones, the granting ones.
+        for scope in oidc['scopes'] + oidc['required_scopes'] + list(oidc['scope_roles']):
+            if scope not in scopes:
+                scopes.append(scope)
     metadata_url = public_url + METADATA_PATH
     metadata = {'resource': resource, 'scopes_supported': list(scopes), 'bearer_methods_supported': ['header']}
     if oidc:
@@ -937,16 +1019,18 @@ def _expand(policy):
             'subject_claim': str(oidc['subject_claim']),
             'roles_claim': [str(s) for s in oidc['roles_claim']],
             'leeway': oidc['leeway'],
+            'required_scopes': [str(s) for s in oidc['required_scopes']],
+            'scope_roles': _sorted(dict((str(scope), [str(r) for r in granted])
+                                        for scope, granted in oidc['scope_roles'].items())),
         })
     njs_policy = _sorted({
-        'version': 1,
+        'version': NJS_POLICY_VERSION,
         'auth_mode': mode,
         'resource': resource,
         'resource_metadata_url': metadata_url,
         'scope': ' '.join(scopes),
         'users': _sorted(dict((str(name), [str(r) for r in user_roles]) for name, _s, user_roles in users)),
-        'roles': _sorted(dict((str(name), _sorted({'all': spec['all'], 'tools': [str(t) for t in spec['tools']]}))
-                              for name, spec in roles.items())),
+        'roles': _sorted(dict((str(name), _njs_role(spec)) for name, spec in roles.items())),
         'tool_limits': _sorted(dict((str(tool), _sorted(spec)) for tool, spec in tool_limits.items())),
         'allow_origins': origins,
         'max_sessions_per_user': sessions,
