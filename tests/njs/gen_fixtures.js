@@ -26,7 +26,8 @@ function sign(header, claims, how) {
   return input + '.' + b64u(sig);
 }
 const base = (extra) => Object.assign({iss: issuer, aud: audience, sub: 'user-1', exp: now + 3600, iat: now,
-                                       realm_access: {roles: ['reader']}}, extra || {});
+                                       scope: 'openid mcp:tools', realm_access: {roles: ['reader']}}, extra || {});
+const without = (claim, extra) => { const c = base(extra); delete c[claim]; return c; };
 const RS = (kid) => ({alg: 'RS256', typ: 'JWT', kid: kid || 'rsa-1'});
 const ES = (kid) => ({alg: 'ES256', typ: 'JWT', kid: kid || 'ec-1'});
 const pem = rsa1.publicKey.export({type: 'spki', format: 'pem'});
@@ -40,6 +41,10 @@ const t = {
   rs256_proto_roles: sign(RS(), base({sub: 'user-4', realm_access: {roles: ['__proto__', 'constructor']}}), {rsa: rsa1}),
   rs256_nbf_past: sign(RS(), base({sub: 'user-7', nbf: now - 10}), {rsa: rsa1}),
   rs256_rotated: sign(RS('rsa-2'), base({sub: 'user-5'}), {rsa: rsa2}),
+  // scopes: none (required mcp:tools missing), scp list instead of scope, a scope that grants a role
+  rs256_noscope: sign(RS(), without('scope', {sub: 'user-8'}), {rsa: rsa1}),
+  rs256_scp_list: sign(RS(), without('scope', {sub: 'user-9', scp: ['mcp:tools']}), {rsa: rsa1}),
+  rs256_scope_admin: sign(RS(), base({sub: 'user-10', scope: 'mcp:tools mcp:admin', realm_access: {roles: []}}), {rsa: rsa1}),
   expired: sign(RS(), base({exp: now - 3600}), {rsa: rsa1}),
   nbf_future: sign(RS(), base({nbf: now + 3600}), {rsa: rsa1}),
   wrong_iss: sign(RS(), base({iss: issuer + '-evil'}), {rsa: rsa1}),

@@ -165,6 +165,176 @@ def expect_401(name, r, error=None):
     report(name, r.status == 401 and challenge_ok(r, error) and is_rpc_error(r, None), r)
 
 
+def authed(r):
+    """The request got past authentication (whatever the later checks said)."""
+    return r.status not in (0, 401, 429, 500, 503)
+
+
+def reason_of(r):
+    return (((r.json() or {}).get('error') or {}).get('message') or '') if isinstance(r.json(), dict) else ''
+
+
+def expect_403_scope(name, r, id_):
+    ok = r.status == 403 and is_rpc_error(r, id_) and any(
+        'error="insufficient_scope"' in c for c in r.hs('www-authenticate'))
+    report(name, ok, r)
+    return ok
+
+
+def listed(r, key, field):
+    """Names in a list answer, JSON or SSE (the response event), and the nextCursor."""
+    if (r.h('content-type') or '').startswith('text/event-stream'):
+        msgs = [json.loads(line[5:].strip()) for line in r.body.decode().split('\n') if line.startswith('data:')]
+        resp = [m for m in msgs if 'result' in m]
+        j = resp[0] if len(resp) == 1 else {}
+    else:
+        j = r.json() or {}
+    res = j.get('result') or {}
+    return [i.get(field) for i in res.get(key, [])], res.get('nextCursor')
+
+
+def listed_seen(r):
+    """What the test upstream saw of a list request (its result carries it)."""
+    if (r.h('content-type') or '').startswith('text/event-stream'):
+        msgs = [json.loads(line[5:].strip()) for line in r.body.decode().split('\n') if line.startswith('data:')]
+        j = ([m for m in msgs if 'result' in m] or [{}])[0]
+    else:
+        j = r.json() or {}
+    return (j.get('result') or {}).get('seen') or {}
+
+
+def modern(method, params, id_=1, version='2026-07-28'):
+    p = dict(params or {})
+    p['_meta'] = {'io.modelcontextprotocol/protocolVersion': version,
+                  'io.modelcontextprotocol/clientCapabilities': {}}
+    return rpc(method, p, id_)
+
+
+def authorization_cases(admin, reader, sid, rsid):
+    """Issue 12: every method, lists filtered, the 2026-07-28 wire format."""
+    # lists: the reader sees only what the roles allow, cursors kept, JSON and SSE
+    for shape, params in (('JSON', {}), ('SSE', {'cursor': 'sse'})):
+        r = post(reader, rpc('tools/list', params, 60), sid=rsid)
+        names, cursor = listed(r, 'tools', 'name')
+        report('tools/list (%s): reader sees exactly echo, get-sum; nextCursor kept' % shape,
+               r.status == 200 and names == ['echo', 'get-sum'] and cursor == 'p2', r)
+        seen = listed_seen(r)
+        report('tools/list (%s) subrequest: subject set, Authorization stripped, body as sent' % shape,
+               len(seen.get('subject') or []) == 1 and seen.get('authorization') is None
+               and seen.get('body_sha256') == hashlib.sha256(rpc('tools/list', params, 60)).hexdigest(), seen)
+        r = post(admin, rpc('tools/list', params, 61), sid=sid)
+        names, cursor = listed(r, 'tools', 'name')
+        report('tools/list (%s): admin (tools *) sees every tool' % shape,
+               r.status == 200 and names == ['echo', 'get-sum', 'admin-only-tool', 'get-env'], r)
+    r = post(reader, rpc('tools/list', {'cursor': 'sse'}, 62), sid=rsid)
+    body = r.body.decode('utf-8', 'replace')
+    report('tools/list (SSE): other events kept (notification, ids, comment)',
+           r.status == 200 and 'notifications/message' in body and 'id: 7' in body and 'id: 8' in body
+           and ': keep-alive comment' in body and 'get-env' not in body and 'admin-only-tool' not in body, body[:300])
+    for method, key, field, want in (
+            ('prompts/list', 'prompts', 'name', ['simple-prompt']),
+            ('resources/list', 'resources', 'uri', ['demo://resource/static/document/a.md',
+                                                    'demo://resource/static/document/sub/b.md']),
+            ('resources/templates/list', 'resourceTemplates', 'uriTemplate', ['demo://resource/static/document/{name}'])):
+        for shape, params in (('JSON', {}), ('SSE', {'cursor': 'sse'})):
+            r = post(reader, rpc(method, params, 63), sid=rsid)
+            names, cursor = listed(r, key, field)
+            report('%s (%s): filtered to the role, cursor kept' % (method, shape),
+                   r.status == 200 and names == want and cursor == 'p2', r)
+    r = post(reader, rpc('tools/list', {'cursor': 'broken'}, 64), sid=rsid)
+    expect('list answer that is not a list: 502, never passed unfiltered', r, 502, 64)
+    r = post(reader, rpc('tools/list', {'cursor': 'error'}, 65), sid=rsid)
+    report('list: the backend\'s own JSON-RPC error passes', r.status == 200 and is_rpc_error(r, 65), r)
+
+    # targets: resources by URI glob, prompts by name, completion refs
+    r = post(reader, rpc('resources/read', {'uri': 'demo://resource/static/document/sub/b.md'}, 70), sid=rsid)
+    report('resources/read: URI matching the role pattern allowed', r.status == 200, r)
+    expect_403_scope('resources/read: URI outside the patterns 403 with the id',
+                     post(reader, rpc('resources/read', {'uri': 'demo://resource/secret/key'}, 71), sid=rsid), 71)
+    expect_403_scope('resources/read: prefix trick (pattern text as prefix only) refused',
+                     post(reader, rpc('resources/read', {'uri': 'demo://resource/static/documentX'}, 72), sid=rsid), 72)
+    expect_403_scope('resources/subscribe: URI outside the patterns 403',
+                     post(reader, rpc('resources/subscribe', {'uri': 'demo://resource/secret/key'}, 73), sid=rsid), 73)
+    report('resources/subscribe: allowed URI passes',
+           post(reader, rpc('resources/subscribe', {'uri': 'demo://resource/static/document/a.md'}, 74), sid=rsid).status == 200)
+    expect_403_scope('resources/unsubscribe: URI outside the patterns 403',
+                     post(reader, rpc('resources/unsubscribe', {'uri': 'demo://resource/secret/key'}, 75), sid=rsid), 75)
+    report('prompts/get: allowed prompt', post(reader, rpc('prompts/get', {'name': 'simple-prompt'}, 76), sid=rsid).status == 200)
+    expect_403_scope('prompts/get: prompt not in the role 403',
+                     post(reader, rpc('prompts/get', {'name': 'complex-prompt'}, 77), sid=rsid), 77)
+    expect_403_scope('completion/complete: ref to a denied prompt 403', post(reader, rpc('completion/complete', {
+        'ref': {'type': 'ref/prompt', 'name': 'complex-prompt'}, 'argument': {'name': 'a', 'value': ''}}, 78), sid=rsid), 78)
+    report('completion/complete: ref to an allowed resource template', post(reader, rpc('completion/complete', {
+        'ref': {'type': 'ref/resource', 'uri': 'demo://resource/static/document/{name}'},
+        'argument': {'name': 'name', 'value': ''}}, 79), sid=rsid).status == 200)
+    expect('completion/complete: ref of an unknown type 400', post(reader, rpc('completion/complete', {
+        'ref': {'type': 'ref/tool', 'name': 'echo'}, 'argument': {'name': 'a', 'value': ''}}, 80), sid=rsid), 400, 80)
+    report('admin: resources/read of any URI', post(admin, rpc('resources/read', {'uri': 'demo://resource/secret/key'}, 81),
+                                                    sid=sid).status == 200)
+    report('logging/setLevel in own session', post(reader, rpc('logging/setLevel', {'level': 'info'}, 82), sid=rsid).status == 200)
+
+    # default deny: unknown methods never reach the backend
+    for m in ('tools/delete', 'sampling/createMessage', 'constructor', '__proto__', 'admin/shutdown'):
+        r = post(reader, rpc(m, {}, 83), sid=rsid)
+        j = r.json() or {}
+        report('unknown method %r: 400 -32601 with the id, not forwarded' % m,
+               r.status == 400 and (j.get('error') or {}).get('code') == -32601 and j.get('id') == 83
+               and 'seen' not in r.body.decode('utf-8', 'replace'), r)
+    expect('known notification sent as a request (id) refused', post(reader, rpc('notifications/initialized', {}, 84),
+                                                                     sid=rsid), 400, 84)
+    # session-bound messages
+    expect('notification without a session 400', post(reader, b'{"jsonrpc":"2.0","method":"notifications/initialized"}'), 400)
+    expect('client response without a session 400', post(reader, b'{"jsonrpc":"2.0","id":"s9","result":{}}'), 400, 's9')
+    expect('client response into another subject\'s session 404',
+           post(reader, b'{"jsonrpc":"2.0","id":"s8","result":{"content":[]}}', sid=sid), 404)
+    expect('sampling answer into another subject\'s session 404',
+           post(reader, b'{"jsonrpc":"2.0","id":0,"result":{"role":"assistant","content":{"type":"text","text":"x"},'
+                b'"model":"m"}}', sid=sid), 404)
+    expect('tasks/get without a session 400', post(reader, rpc('tasks/get', {'taskId': 't1'}, 85)), 400, 85)
+    expect('tasks/get in another subject\'s session 404', post(reader, rpc('tasks/get', {'taskId': 't1'}, 86), sid=sid), 404)
+    expect('tools/call without a session 400', post(reader, call('echo', 87)), 400, 87)
+
+    # the 2026-07-28 wire format: same checks, then -32022 naming the session revisions
+    def mh(method, name=None):
+        h = [('MCP-Protocol-Version', '2026-07-28'), ('Mcp-Method', method)]
+        return h + ([('Mcp-Name', name)] if name is not None else [])
+    r = post(reader, modern('tools/call', {'name': 'echo', 'arguments': {}}, 90), extra=mh('tools/call', 'echo'))
+    j = r.json() or {}
+    err = j.get('error') or {}
+    report('2026-07-28 tools/call: 400 -32022 listing the session revisions, not forwarded',
+           r.status == 400 and err.get('code') == -32022 and '2025-11-25' in (err.get('data') or {}).get('supported', [])
+           and (err.get('data') or {}).get('requested') == '2026-07-28' and j.get('id') == 90
+           and 'seen' not in r.body.decode('utf-8', 'replace'), r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 91), extra=[('MCP-Protocol-Version', '2026-07-28')])
+    report('2026-07-28 without Mcp-Method: 400 -32020', r.status == 400 and ((r.json() or {}).get('error') or {}).get('code') == -32020, r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 92), extra=mh('tools/call'))
+    report('2026-07-28 tools/call without Mcp-Name: 400 -32020', r.status == 400 and ((r.json() or {}).get('error') or {}).get('code') == -32020, r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 93), extra=mh('tools/call', 'get-sum'))
+    report('2026-07-28 Mcp-Name mismatch: 400 -32020', r.status == 400 and ((r.json() or {}).get('error') or {}).get('code') == -32020, r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 94), extra=mh('tools/list'))
+    report('2026-07-28 Mcp-Method mismatch: 400 -32020', r.status == 400 and ((r.json() or {}).get('error') or {}).get('code') == -32020, r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 95), extra=mh('tools/call', '=?base64?ZWNobw==?='))
+    report('2026-07-28 base64 Mcp-Name decoded (matches): -32022', ((r.json() or {}).get('error') or {}).get('code') == -32022, r)
+    expect_403_scope('2026-07-28 denied tool: 403 like a session request',
+                     post(reader, modern('tools/call', {'name': 'admin-only-tool'}, 96), extra=mh('tools/call', 'admin-only-tool')), 96)
+    expect_403_scope('2026-07-28 denied resource: 403', post(reader, modern('resources/read', {'uri': 'demo://resource/secret/key'}, 97),
+                                                             extra=mh('resources/read', 'demo://resource/secret/key')), 97)
+    for m in ('server/discover', 'tools/list', 'subscriptions/listen'):
+        r = post(reader, modern(m, {}, 98), extra=mh(m))
+        report('2026-07-28 %s: -32022, not forwarded' % m,
+               r.status == 400 and ((r.json() or {}).get('error') or {}).get('code') == -32022, r)
+    r = post(reader, modern('tools/call', {'name': 'echo'}, 99), sid=rsid, extra=mh('tools/call', 'echo'))
+    report('2026-07-28 envelope inside a session: -32022 (never the per-request path)',
+           ((r.json() or {}).get('error') or {}).get('code') == -32022, r)
+    r = post(reader, call('echo', 100), sid=rsid, extra=[('MCP-Protocol-Version', '2026-07-28')])
+    report('2026-07-28 header without envelope: refused, not forwarded', r.status == 400 and 'seen' not in r.body.decode(), r)
+    r = post(reader, b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"requestId":1}}',
+             extra=mh('notifications/cancelled'))
+    report('2026-07-28 notification: refused, not forwarded', r.status == 400 and 'seen' not in r.body.decode(), r)
+    r = post(admin, modern('tools/call', {'name': 'admin-only-tool'}, 101), extra=mh('tools/call', 'admin-only-tool'))
+    report('2026-07-28 allowed call: -32022 (admin)', ((r.json() or {}).get('error') or {}).get('code') == -32022, r)
+
+
 def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
 
@@ -231,10 +401,15 @@ def common_cases(admin, reader, noroles):
     expect('unicode look-alike tool name refused', r, 403, 4)
     r = post(reader, call('constructor', 7), sid=rsid)
     expect('tool named constructor refused', r, 403, 7)
-    r, nsid = initialize(noroles)
-    r = post(noroles, call('echo', 8), sid=nsid)
-    expect('user without roles: echo refused', r, 403, 8)
-    report('user without roles: tools/list allowed', post(noroles, rpc('tools/list', {}, 9), sid=nsid).status == 200)
+    expect_403_scope('user whose roles grant nothing: initialize 403 insufficient_scope', initialize(noroles)[0], 1)
+    expect_403_scope('user whose roles grant nothing: tools/call 403', post(noroles, call('echo', 8)), 8)
+    expect_403_scope('user whose roles grant nothing: resources/list 403', post(noroles, rpc('resources/list', {}, 9)), 9)
+    for m in ('prompts/list', 'prompts/get', 'completion/complete', 'logging/setLevel', 'tasks/list', 'ping'):
+        r = post(noroles, rpc(m, {}, 10))
+        report('user whose roles grant nothing: %s 403' % m, r.status == 403, r)
+    r = http('GET', headers=[cred(noroles), ('Accept', 'text/event-stream')])
+    report('user whose roles grant nothing: GET stream 403', r.status == 403, r)
+    authorization_cases(admin, reader, sid, rsid)
 
     # --- fail closed on the body ---
     cases = [
@@ -336,14 +511,15 @@ def common_cases(admin, reader, noroles):
     ok = codes == [200, 200, 200] and r.status == 429 and is_rpc_error(r, 40) and int(r.h('retry-after') or 0) >= 1
     report('per-tool limit: 4th call in the window 429 with Retry-After', ok, (codes, r))
     report('per-tool limit: other tools unaffected', post(reader, call('echo', 41), sid=rsid).status == 200)
-    r = post(admin, call('slow-tool', 42), sid=initialize(admin)[1])
+    asid = initialize(admin)[1]
+    r = post(admin, call('slow-tool', 42), sid=asid)
     report('per-tool limit: counted per user', r.status == 200, r)
-    return rsid
+    return rsid, asid
 
 
-def flood(name, user, src, n):
+def flood(name, user, src, n, sid):
     def one(_i):
-        return post(user, rpc('tools/list', {}, 1), sid=None, src=src)
+        return post(user, rpc('tools/list', {}, 1), sid=sid, src=src)
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as ex:
         rs = list(ex.map(one, range(n)))
     limited = [r for r in rs if r.status == 429]
@@ -403,19 +579,19 @@ def audit_cases(secrets):
 
 # ---------------------------------------------------------------------------
 def basic_cases():
-    common_cases('alice', 'bob', 'carol')
+    _rsid, asid = common_cases('alice', 'bob', 'carol')
     r = http('POST', headers=[('Authorization', 'Basic ' + base64.b64encode(b'alice:wrong-password-xx').decode())] + JSON_HEADERS,
              body=rpc('ping'))
     expect_401('401 wrong password, Basic + Bearer challenges', r)
     r = http('POST', headers=[('Authorization', 'Bearer ' + 'x' * 40)] + JSON_HEADERS, body=rpc('ping'))
     expect_401('401 Bearer token in basic mode', r, 'invalid_token')
-    flood('per-IP limit_req', 'alice', '127.0.0.50', 700)
+    flood('per-IP limit_req', 'alice', '127.0.0.50', 700, asid)
     bad = [('Authorization', 'Basic ' + base64.b64encode(b'alice:guess-guess-guess').decode())] + JSON_HEADERS
     codes = [http('POST', headers=bad, body=rpc('ping'), src='127.0.0.70').status for _i in range(55)]
     r = post('alice', rpc('ping'), src='127.0.0.70')
     report('failed-auth throttle: 50 bad passwords per minute, then 429 even for the right one',
            codes[:50] == [401] * 50 and set(codes[50:]) == {429} and r.status == 429 and r.h('retry-after'), (codes, r))
-    report('failed-auth throttle: other addresses unaffected', post('alice', rpc('ping')).status == 200)
+    report('failed-auth throttle: other addresses unaffected', authed(post('alice', rpc('ping'), sid=asid)))
     basic_cache_cases()
     audit_cases(list(SECRETS['passwords'].values()))
 
@@ -441,8 +617,8 @@ def basic_cache_cases():
     bad = [('Authorization', 'Basic ' + base64.b64encode(b'carol:not-the-password').decode())] + JSON_HEADERS
     misses = [timed(lambda i=i: http('POST', headers=bad, body=rpc('ping'), src='127.0.1.%d' % (i + 1)))
               for i in range(15)]
-    report('basic cache: repeated credential accepted (15 x authenticated, 400 session_required)',
-           all(r.status == 400 and r.json().get('error', {}).get('message', '').endswith('session_required')
+    report('basic cache: repeated credential accepted (15 x authenticated, 403 no_grants)',
+           all(r.status == 403 and reason_of(r).endswith('grant no tool, resource or prompt')
                for _t, r in hits), [(r.status, r.body[:80]) for _t, r in hits[:1]])
     report('basic cache: a verified credential skips the hash (median %.2f ms vs %.2f ms per hashed failure)'
            % (median([t for t, _r in hits]) * 1000, median([t for t, _r in misses]) * 1000),
@@ -459,7 +635,7 @@ def basic_cache_cases():
     r_new = http('POST', headers=[('Authorization', 'Basic ' + base64.b64encode(b'carol:carol-new-password-0123').decode())]
                  + JSON_HEADERS, body=rpc('ping'))
     report('basic cache: changed password: cached old one 401 at once, new one 200',
-           r_old.status == 401 and r_new.status == 200, (r_old, r_new))
+           r_old.status == 401 and authed(r_new), (r_old, r_new))
     # the user removed from the file: refused at once
     with open(HTPASSWD, 'w') as f:
         f.write(''.join(line + '\n' for line in old.splitlines() if not line.startswith('carol:')))
@@ -468,7 +644,7 @@ def basic_cache_cases():
     report('basic cache: removed user 401 at once', r_gone.status == 401, r_gone)
     with open(HTPASSWD, 'w') as f:
         f.write(old)
-    report('basic cache: original password works again after restore', post('carol', rpc('ping')).status == 200)
+    report('basic cache: original password works again after restore', authed(post('carol', rpc('ping'))))
 
 
 def bearer_cases():
@@ -483,9 +659,9 @@ def bearer_cases():
     report('repeated Authorization refused', r.status in (400, 401), r)
     if r.status == 400 and not is_rpc_error(r):
         MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
-    upstream_restart_cases()
-    flood('per-user limit_req', 'mallory', '127.0.0.1', 400)
-    report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1)).status == 200)
+    dsid = upstream_restart_cases()
+    flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
+    report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     audit_cases(list(SECRETS['tokens'].values()))
 
 
@@ -506,9 +682,10 @@ def upstream_restart_cases():
     report('backend lost the session: 404 with a JSON-RPC error', r.status == 404 and is_rpc_error(r, None), r)
     r = post('dave', rpc('ping', None, 52), sid=sid)
     expect('binding released after the backend\'s 404', r, 404)
-    r1 = initialize('dave')[0]
+    r1, s1 = initialize('dave')
     r2 = initialize('dave')[0]
     report('released binding frees the session slot', r1.status == 200 and r2.status == 200, (r1, r2))
+    return s1
 
 
 def idp(action):
@@ -547,7 +724,7 @@ def oidc_cases():
         rs = list(ex.map(lambda i: post('rs256_reader', rpc('tools/list', {}, i)), range(64)))
     fetched = jwks_fetches() - before
     report('single-flight: 64 concurrent cold requests, %d JWKS fetch(es)' % fetched,
-           fetched == 1 and all(r.status in (200, 429) for r in rs), (fetched, sorted(set(r.status for r in rs))))
+           fetched == 1 and all(authed(r) for r in rs), (fetched, sorted(set(r.status for r in rs))))
     time.sleep(1.5)   # let the per-user limit_req bucket refill
 
     common_cases('rs256_admin', 'rs256_reader', 'rs256_noroles')
@@ -557,8 +734,16 @@ def oidc_cases():
     report('nbf in the past accepted', initialize('rs256_nbf_past')[0].status == 200)
     r, s = initialize('rs256_proto_roles')
     expect('roles __proto__/constructor grant nothing', post('rs256_proto_roles', call('echo', 3), sid=s), 403, 3)
-    report('verified token served from cache (second use)',
-           post('rs256_reader', rpc('tools/list', {}, 5)).status == 200)
+    report('verified token served from cache (second use)', authed(post('rs256_reader', rpc('tools/list', {}, 5))))
+    # scopes: required_scopes [mcp:tools], scope_roles {mcp:admin: [admin]}
+    r = initialize('rs256_noscope')[0]
+    report('token without the required scope: 403 insufficient_scope naming it',
+           expect_403_scope('token without the required scope: 403', r, 1) and
+           any('scope="mcp:tools"' in c for c in r.hs('www-authenticate')), r)
+    report('required scope from an scp list accepted', initialize('rs256_scp_list')[0].status == 200)
+    r, s = initialize('rs256_scope_admin')
+    report('scope_roles: mcp:admin grants admin (no roles claim)', r.status == 200 and
+           post('rs256_scope_admin', call('admin-only-tool', 4), sid=s).status == 200, r)
 
     # key rotation: first unknown kid triggers a refetch that finds the new key
     sh('cp %s/jwks-rotated.json /opt/mcpsec-test/idp/jwks.json' % FIX)

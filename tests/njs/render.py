@@ -25,7 +25,9 @@ CONF = '/etc/nginx/mcpsec'
 PASSWORDS = {'alice': 'alice-horse-battery-1', 'bob': 'bob-staple-correct-22', 'carol': 'carol-orbit-lantern-3'}
 TOKENS = {name: 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name
           for name in ('alice', 'bob', 'carol', 'dave', 'mallory')}
-ROLES = {'admin': {'tools': ['*']}, 'reader': {'tools': ['echo', 'get-sum', 'slow-tool']}}
+ROLES = {'admin': {'tools': ['*'], 'resources': ['*'], 'prompts': ['*']},
+         'reader': {'tools': ['echo', 'get-sum', 'slow-tool'], 'resources': ['demo://resource/static/document/*'],
+                    'prompts': ['simple-prompt']}}
 
 policy = {
     'public_url': 'https://mcp.test',
@@ -56,6 +58,7 @@ else:
     fx = json.load(open(os.path.join(fixtures, 'fixtures.json')))
     policy['auth']['oidc'] = {'issuer': fx['issuer'], 'algorithms': ['RS256', 'ES256'],
                               'roles_claim': 'realm_access.roles', 'scopes_supported': ['mcp:tools'],
+                              'required_scopes': ['mcp:tools'], 'scope_roles': {'mcp:admin': ['admin']},
                               'leeway_seconds': 60, 'ca_file': os.path.join(fixtures, 'ca.pem')}
 
 if os.environ.get('MCPSEC_BENCH'):
@@ -84,6 +87,7 @@ variables = {
     'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
     'proxy_audit_log_buffer': os.environ.get('MCPSEC_AUDIT_BUFFER', ''), 'proxy_audit_log_flush': '1s',
     'proxy_basic_auth_cache_ttl': '5m',
+    'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
 }
 
 

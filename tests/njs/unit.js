@@ -12,9 +12,10 @@ import credentials from 'credentials.js';
 import jwt from 'jwt.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
+import lists from 'lists.js';
 
 var m = {};
-[util, json, http, rpc, authz, limits, credentials, jwt, respond, sessions].forEach(function(mod) {
+[util, json, http, rpc, authz, lists, limits, credentials, jwt, respond, sessions].forEach(function(mod) {
     Object.keys(mod).forEach(function(k) {
         if (m[k] !== undefined && m[k] !== mod[k]) {
             throw new Error('two modules export ' + k);
@@ -51,7 +52,12 @@ var POLICY = {
     version: 1, auth_mode: 'bearer', resource: 'https://mcp.test/mcp',
     resource_metadata_url: 'https://mcp.test/.well-known/oauth-protected-resource', scope: 'mcp:tools',
     users: {alice: ['admin'], bob: ['reader', 'ghost'], carol: []},
-    roles: {admin: {all: true, tools: []}, reader: {all: false, tools: ['echo', 'get-sum']}},
+    roles: {admin: {tools_all: true, tools: [], resources_all: true, resources: [], prompts_all: true, prompts: []},
+            reader: {tools_all: false, tools: ['echo', 'get-sum'], resources_all: false,
+                     resources: ['demo://resource/static/document/*', 'file:///exact.txt', 'x://*/mid/*.md'],
+                     prompts_all: false, prompts: ['simple-prompt']},
+            empty: {tools_all: false, tools: [], resources_all: false, resources: [], prompts_all: false, prompts: []},
+            docs: {tools_all: false, tools: [], resources_all: false, resources: ['docs://*'], prompts_all: false, prompts: []}},
     tool_limits: {'slow-tool': {calls: 3, window: 60}},
     allow_origins: ['https://claude.ai'], max_sessions_per_user: 2, oidc: null
 };
@@ -186,9 +192,9 @@ eq('parseBearer: 8192 characters', m.parseBearer('Bearer ' + 'a'.repeat(8192)).l
 /* ---- classifyMessage ---- */
 function cls(text) { return m.classifyMessage(JSON.parse(text)); }
 var c = cls('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}');
-eq('classifyMessage: tools/call', [c.ok, c.kind, c.method, c.id, c.tool], [true, 'request', 'tools/call', 7, 'echo']);
+eq('classifyMessage: tools/call', [c.ok, c.kind, c.method, c.id, c.target, c.name], [true, 'request', 'tools/call', 7, 'tool', 'echo']);
 c = cls('{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"\\u0065cho"}}');
-eq('classifyMessage: escaped tool name decodes', c.tool, 'echo');
+eq('classifyMessage: escaped tool name decodes', c.name, 'echo');
 eq('classifyMessage: batch', cls('[{"jsonrpc":"2.0","id":1,"method":"ping"}]').reason, 'batch');
 eq('classifyMessage: notification', cls('{"jsonrpc":"2.0","method":"notifications/initialized"}').kind, 'notification');
 eq('classifyMessage: response', cls('{"jsonrpc":"2.0","id":3,"result":{}}').kind, 'response');
@@ -200,7 +206,7 @@ eq('classifyMessage: id object', cls('{"jsonrpc":"2.0","id":{},"method":"ping"}'
 eq('classifyMessage: params array', cls('{"jsonrpc":"2.0","id":1,"method":"ping","params":[]}').reason, 'invalid_params');
 eq('classifyMessage: tools/call no name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}').reason, 'invalid_params');
 eq('classifyMessage: tools/call name number', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}').reason, 'invalid_params');
-eq('classifyMessage: tools/call notification', cls('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}}').reason, 'invalid_params');
+eq('classifyMessage: tools/call notification', cls('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}}').reason, 'id_required');
 eq('classifyMessage: method and result', cls('{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}').ok, false);
 eq('classifyMessage: result and error', cls('{"jsonrpc":"2.0","id":1,"result":{},"error":{}}').ok, false);
 eq('classifyMessage: string', cls('"x"').ok, false);
@@ -218,7 +224,7 @@ eq('classifyMessage: jsonrpc number', cls('{"jsonrpc":2.0,"id":1,"method":"ping"
 eq('classifyMessage: __proto__ carrying method and id', cls('{"jsonrpc":"2.0","__proto__":{"method":"tools/call","id":1}}').ok, false);
 eq('classifyMessage: tools/call empty name', cls('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":""}}').reason, 'invalid_params');
 eq('classifyMessage: prompts/get name', cls('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}').name, 'p');
-eq('classifyMessage: prompts/get name not a string', cls('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":1}}').name, null);
+eq('classifyMessage: prompts/get name not a string', cls('{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":1}}').reason, 'invalid_params');
 eq('classifyMessage: id zero and empty string', [cls('{"jsonrpc":"2.0","id":0,"method":"ping"}').hasId,
    cls('{"jsonrpc":"2.0","id":"","method":"ping"}').hasId], [true, true]);
 c = cls('{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}}');
@@ -232,6 +238,67 @@ eq('checkMcpHeaders: method differs', m.checkMcpHeaders(c, 'tools/list', undefin
 eq('checkMcpHeaders: name differs', m.checkMcpHeaders(c, 'tools/call', 'admin-tool'), 'mcp_name_mismatch');
 eq('checkMcpHeaders: name on ping', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"method":"ping"}'), undefined, 'x'), 'mcp_name_mismatch');
 eq('checkMcpHeaders: method on response', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"result":{}}'), 'ping', undefined), 'mcp_method_mismatch');
+eq('checkMcpHeaders: required, method missing', m.checkMcpHeaders(c, undefined, 'echo', true), 'mcp_method_missing');
+eq('checkMcpHeaders: required, name missing', m.checkMcpHeaders(c, 'tools/call', undefined, true), 'mcp_name_missing');
+eq('checkMcpHeaders: required, both match', m.checkMcpHeaders(c, 'tools/call', 'echo', true), null);
+eq('checkMcpHeaders: required, list needs no name', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"method":"tools/list"}'), 'tools/list', undefined, true), null);
+eq('checkMcpHeaders: base64 name', m.checkMcpHeaders(c, 'tools/call', '=?base64?ZWNobw==?=', true), null);
+eq('checkMcpHeaders: base64 name differs', m.checkMcpHeaders(c, 'tools/call', '=?base64?YWRtaW4=?=', true), 'mcp_name_mismatch');
+eq('checkMcpHeaders: malformed base64 never matches', m.checkMcpHeaders(c, 'tools/call', '=?base64?ZW*obw==?=', true), 'mcp_name_mismatch');
+eq('checkMcpHeaders: resources/read names its uri', m.checkMcpHeaders(cls('{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a://b"}}'), 'resources/read', 'a://b', true), null);
+eq('decodedHeader: plain value as is', m.decodedHeader('echo'), 'echo');
+eq('decodedHeader: utf-8', m.decodedHeader('=?base64?w6k=?='), '\u00e9');
+eq('decodedHeader: invalid utf-8', m.decodedHeader('=?base64?/w==?='), undefined);
+
+/* ---- the method table ---- */
+var known = ['initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/templates/list',
+             'resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/list', 'prompts/get',
+             'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
+             'server/discover', 'subscriptions/listen'];
+known.forEach(function(name) {
+    report('methodSpec: ' + name + ' is a known request', m.methodSpec(name) !== null && m.methodSpec(name).kind === 'request');
+});
+['notifications/initialized', 'notifications/cancelled', 'notifications/progress', 'notifications/roots/list_changed'].forEach(function(name) {
+    var s = m.methodSpec(name);
+    report('methodSpec: ' + name + ' is a session notification', s !== null && s.kind === 'notification' && s.session === true);
+});
+['tools/delete', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'notifications/message', '__proto__',
+ 'constructor', 'toString', 'hasOwnProperty', 'TOOLS/LIST', 'tools/list ', ''].forEach(function(name) {
+    eq('methodSpec: ' + JSON.stringify(name) + ' unknown', m.methodSpec(name), null);
+    if (name !== '') {
+        eq('classifyMessage: ' + JSON.stringify(name) + ' method_unknown',
+           m.classifyMessage({jsonrpc: '2.0', id: 1, method: name}).reason, 'method_unknown');
+    }
+});
+eq('methodSpec: lists', ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'].map(function(n) { return m.methodSpec(n).list; }),
+   ['tools', 'prompts', 'resources', 'templates']);
+eq('methodSpec: targets', ['tools/call', 'resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/get', 'completion/complete'].map(function(n) { return m.methodSpec(n).target; }),
+   ['tool', 'resource', 'resource', 'resource', 'prompt', 'ref']);
+eq('methodSpec: tasks need a session', ['tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel'].map(function(n) { return m.methodSpec(n).session; }), [true, true, true, true]);
+eq('methodSpec: stateless-only methods', [m.methodSpec('server/discover').modern, m.methodSpec('subscriptions/listen').modern], [true, true]);
+c = cls('{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p1"},"argument":{"name":"a","value":"b"}}}');
+eq('classifyMessage: completion ref/prompt', [c.target, c.name], ['prompt', 'p1']);
+c = cls('{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"demo://x/{id}"}}}');
+eq('classifyMessage: completion ref/resource', [c.target, c.name], ['resource', 'demo://x/{id}']);
+eq('classifyMessage: completion ref unknown type', cls('{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/tool","name":"echo"}}}').reason, 'invalid_params');
+eq('classifyMessage: completion without ref', cls('{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{}}').reason, 'invalid_params');
+eq('classifyMessage: resources/subscribe without uri', cls('{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{}}').reason, 'invalid_params');
+eq('classifyMessage: notification with an id', cls('{"jsonrpc":"2.0","id":2,"method":"notifications/initialized"}').reason, 'unexpected_id');
+eq('classifyMessage: ping as notification', cls('{"jsonrpc":"2.0","method":"ping"}').reason, 'id_required');
+
+/* ---- 2026-07-28 envelope ---- */
+var MODERN = ['2026-07-28'];
+eq('claimsModern: envelope', m.claimsModern({_meta: {'io.modelcontextprotocol/protocolVersion': '2026-07-28'}}, undefined, MODERN), true);
+eq('claimsModern: envelope with any value', m.claimsModern({_meta: {'io.modelcontextprotocol/protocolVersion': 5}}, undefined, MODERN), true);
+eq('claimsModern: header only', m.claimsModern(null, '2026-07-28', MODERN), true);
+eq('claimsModern: header with spaces', m.claimsModern(null, ' 2026-07-28 ', MODERN), true);
+eq('claimsModern: session-era header', m.claimsModern({}, '2025-11-25', MODERN), false);
+eq('claimsModern: other _meta keys', m.claimsModern({_meta: {progressToken: 1}}, undefined, MODERN), false);
+eq('claimsModern: _meta not an object', m.claimsModern({_meta: 'io.modelcontextprotocol/protocolVersion'}, undefined, MODERN), false);
+eq('claimsModern: no params', m.claimsModern(null, undefined, MODERN), false);
+eq('requestedVersion: envelope first', m.requestedVersion({_meta: {'io.modelcontextprotocol/protocolVersion': '2026-07-28'}}, '2025-11-25'), '2026-07-28');
+eq('requestedVersion: header', m.requestedVersion(null, '2026-07-28'), '2026-07-28');
+
 
 /* ---- decisions ---- */
 eq('rolesOfUser: undefined roles dropped', m.rolesOfUser(POLICY, 'bob'), ['reader']);
@@ -239,6 +306,66 @@ eq('rolesOfUser: unknown user', m.rolesOfUser(POLICY, 'mallory'), []);
 eq('rolesOfUser: __proto__ user', m.rolesOfUser(POLICY, '__proto__'), []);
 eq('knownRoles: prototype names dropped', m.knownRoles(POLICY, ['__proto__', 'constructor', 'toString', 'reader']), ['reader']);
 eq('toolAllowed: admin all', m.toolAllowed(POLICY, ['admin'], 'anything'), true);
+eq('allowed: resource by glob', m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/static/document/a/b.md'), true);
+eq('allowed: resource glob needs its prefix', m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/static/documentX'), false);
+eq('allowed: resource outside', m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/secret/key'), false);
+eq('allowed: exact resource', m.allowed(POLICY, ['reader'], 'resource', 'file:///exact.txt'), true);
+eq('allowed: exact resource, longer', m.allowed(POLICY, ['reader'], 'resource', 'file:///exact.txt2'), false);
+eq('allowed: middle star', [m.allowed(POLICY, ['reader'], 'resource', 'x://a/mid/b.md'), m.allowed(POLICY, ['reader'], 'resource', 'x://a/mid/b.mdx'),
+                            m.allowed(POLICY, ['reader'], 'resource', 'x://mid/.md')], [true, false, false]);
+eq('allowed: admin any resource', m.allowed(POLICY, ['admin'], 'resource', 'anything://at/all'), true);
+eq('allowed: prompt by name', [m.allowed(POLICY, ['reader'], 'prompt', 'simple-prompt'), m.allowed(POLICY, ['reader'], 'prompt', 'complex')], [true, false]);
+eq('allowed: unknown target kind', m.allowed(POLICY, ['admin'], 'sampling', 'x'), false);
+eq('allowed: target name not a string', m.allowed(POLICY, ['admin'], 'tool', null), false);
+eq('grantsAnything', [m.grantsAnything(POLICY, ['reader']), m.grantsAnything(POLICY, []), m.grantsAnything(POLICY, ['empty']),
+                      m.grantsAnything(POLICY, ['docs']), m.grantsAnything(POLICY, ['admin'])], [true, false, false, true, true]);
+eq('allowsAll', [m.allowsAll(POLICY, ['admin'], 'tool'), m.allowsAll(POLICY, ['reader'], 'tool'), m.allowsAll(POLICY, ['reader', 'admin'], 'prompt')],
+   [true, false, true]);
+eq('globMatch: star alone', [m.globMatch('*', ''), m.globMatch('*', 'a/b')], [true, true]);
+eq('globMatch: stars overlap', [m.globMatch('a*a', 'a'), m.globMatch('a*a', 'aa'), m.globMatch('*ab*ab*', 'xabyab'), m.globMatch('*ab*ab*', 'xab')], [false, true, true, false]);
+
+/* ---- list answers filtered (JSON and SSE) ---- */
+var toolsAnswer = {jsonrpc: '2.0', id: 5, result: {tools: [{name: 'echo'}, {name: 'get-env'}, {name: 'get-sum'}], nextCursor: 'c2'}};
+var fj = m.filterJson(POLICY, ['reader'], 'tools', 5, JSON.stringify(toolsAnswer));
+eq('filterJson: tools filtered, cursor kept', JSON.parse(fj.body).result, {tools: [{name: 'echo'}, {name: 'get-sum'}], nextCursor: 'c2'});
+eq('filterJson: id must match', m.filterJson(POLICY, ['reader'], 'tools', 6, JSON.stringify(toolsAnswer)).reason, 'list_unexpected_response');
+eq('filterJson: not JSON', m.filterJson(POLICY, ['reader'], 'tools', 5, '{"x":').reason, 'list_unparsable');
+eq('filterJson: tools not a list', m.filterJson(POLICY, ['reader'], 'tools', 5, '{"jsonrpc":"2.0","id":5,"result":{"tools":{}}}').reason, 'list_malformed');
+eq('filterJson: item without name', m.filterJson(POLICY, ['reader'], 'tools', 5, '{"jsonrpc":"2.0","id":5,"result":{"tools":[{"title":"x"}]}}').reason, 'list_malformed');
+eq('filterJson: backend error passes', JSON.parse(m.filterJson(POLICY, ['reader'], 'tools', 5, '{"jsonrpc":"2.0","id":5,"error":{"code":-1,"message":"m"}}').body).error.code, -1);
+eq('filterJson: a notification is not the answer', m.filterJson(POLICY, ['reader'], 'tools', 5, '{"jsonrpc":"2.0","method":"notifications/message"}').reason, 'list_unparsable');
+var resAnswer = {jsonrpc: '2.0', id: 'r', result: {resources: [{uri: 'demo://resource/static/document/1'}, {uri: 'demo://resource/x'}]}};
+eq('filterJson: resources by pattern', JSON.parse(m.filterJson(POLICY, ['reader'], 'resources', 'r', JSON.stringify(resAnswer)).body).result.resources,
+   [{uri: 'demo://resource/static/document/1'}]);
+var tplAnswer = {jsonrpc: '2.0', id: 1, result: {resourceTemplates: [{uriTemplate: 'demo://resource/static/document/{n}'}, {uriTemplate: 'demo://resource/dyn/{n}'}]}};
+eq('filterJson: templates by pattern on the template text', JSON.parse(m.filterJson(POLICY, ['reader'], 'templates', 1, JSON.stringify(tplAnswer)).body).result.resourceTemplates,
+   [{uriTemplate: 'demo://resource/static/document/{n}'}]);
+var prAnswer = {jsonrpc: '2.0', id: 1, result: {prompts: [{name: 'simple-prompt'}, {name: 'complex-prompt'}], nextCursor: 'n'}};
+eq('filterJson: prompts by name', JSON.parse(m.filterJson(POLICY, ['reader'], 'prompts', 1, JSON.stringify(prAnswer)).body).result,
+   {prompts: [{name: 'simple-prompt'}], nextCursor: 'n'});
+var sse = 'event: message\r\nid: 1\r\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\r\n\r\n' +
+          ': comment\n\n' +
+          'event: message\nid: 2\ndata: {"jsonrpc":"2.0","id":5,\ndata: "result":{"tools":[{"name":"echo"},{"name":"get-env"}],"nextCursor":"c2"}}\n\n';
+var fs1 = m.filterSse(POLICY, ['reader'], 'tools', 5, sse);
+report('filterSse: response filtered (multi-line data), other events kept',
+       fs1.body !== undefined && fs1.body.indexOf('get-env') < 0 && fs1.body.indexOf('notifications/progress') >= 0 &&
+       fs1.body.indexOf(': comment') >= 0 && fs1.body.indexOf('id: 2') >= 0 && fs1.body.indexOf('"nextCursor":"c2"') >= 0, JSON.stringify(fs1));
+eq('filterSse: no answer in the stream', m.filterSse(POLICY, ['reader'], 'tools', 5, 'event: message\ndata: {"jsonrpc":"2.0","method":"x"}\n\n').reason, 'list_no_answer');
+eq('filterSse: two answers refused', m.filterSse(POLICY, ['reader'], 'tools', 5, 'data: {"jsonrpc":"2.0","id":5,"result":{"tools":[]}}\n\ndata: {"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"get-env"}]}}\n\n').reason, 'list_unexpected_response');
+eq('filterSse: an answer to another id refused', m.filterSse(POLICY, ['reader'], 'tools', 5, 'data: {"jsonrpc":"2.0","id":6,"result":{"tools":[{"name":"get-env"}]}}\n\n').reason, 'list_unexpected_response');
+eq('filterSse: data that is not JSON refused', m.filterSse(POLICY, ['reader'], 'tools', 5, 'data: {"jsonrpc":\n\n').reason, 'list_unparsable');
+eq('filterAnswer: other content type refused', m.filterAnswer(POLICY, ['reader'], 'tools', 5, 'text/html', '<html>').reason, 'list_content_type');
+eq('filterAnswer: JSON with charset', JSON.parse(m.filterAnswer(POLICY, ['reader'], 'tools', 5, 'application/json; charset=utf-8', JSON.stringify(toolsAnswer)).body).result.tools.length, 2);
+
+/* ---- OIDC scopes ---- */
+var OPOL = {roles: POLICY.roles, oidc: {required_scopes: ['mcp:tools'], scope_roles: {'mcp:admin': ['admin'], 'mcp:ghost': ['nope']}}};
+eq('scopesFromClaims: scope string', m.scopesFromClaims({scope: 'openid  mcp:tools'}), ['openid', 'mcp:tools']);
+eq('scopesFromClaims: scp list and scope', m.scopesFromClaims({scope: 'a', scp: ['b', 'a', 5]}), ['a', 'b']);
+eq('scopesFromClaims: none', m.scopesFromClaims({}), []);
+eq('missingScopes', [m.missingScopes(OPOL.oidc, ['mcp:tools']), m.missingScopes(OPOL.oidc, ['openid'])], [[], ['mcp:tools']]);
+eq('tokenRoles: scope grants a role', m.tokenRoles(OPOL, [], ['mcp:admin']), ['admin']);
+eq('tokenRoles: claim roles and scope roles, undefined dropped', m.tokenRoles(OPOL, ['reader', 'ghost'], ['mcp:ghost', 'mcp:admin']), ['reader', 'admin']);
+eq('tokenRoles: __proto__ scope grants nothing', m.tokenRoles(OPOL, [], ['__proto__', 'constructor']), []);
 eq('toolAllowed: reader echo', m.toolAllowed(POLICY, ['reader'], 'echo'), true);
 eq('toolAllowed: reader admin-tool', m.toolAllowed(POLICY, ['reader'], 'admin-tool'), false);
 eq('toolAllowed: no roles', m.toolAllowed(POLICY, [], 'echo'), false);
@@ -350,6 +477,7 @@ eq('htpasswdEntry: empty file', m.htpasswdEntry('', basicHdr('bob:pw')), null);
 
 /* ---- responses ---- */
 eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});
+eq('bearerChallenge: scope override', m.bearerChallenge(POLICY, 'insufficient_scope', 'a b').indexOf('scope="a b"') > 0, true);
 eq('bearerChallenge: plain', m.bearerChallenge(POLICY, null),
    'Bearer resource_metadata="https://mcp.test/.well-known/oauth-protected-resource", scope="mcp:tools"');
 eq('bearerChallenge: error', m.bearerChallenge(POLICY, 'insufficient_scope').indexOf('Bearer error="insufficient_scope", ') === 0, true);

@@ -13,6 +13,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SESSIONS = set()
 LOCK = threading.Lock()
 
+# What the list methods answer: the gateway filters these per role.
+LISTS = {
+    'tools/list': ('tools', [{'name': n, 'inputSchema': {'type': 'object'}}
+                             for n in ('echo', 'get-sum', 'admin-only-tool', 'get-env')]),
+    'prompts/list': ('prompts', [{'name': 'simple-prompt'}, {'name': 'complex-prompt'}]),
+    'resources/list': ('resources', [{'uri': 'demo://resource/static/document/a.md', 'name': 'a'},
+                                     {'uri': 'demo://resource/static/document/sub/b.md', 'name': 'b'},
+                                     {'uri': 'demo://resource/secret/key', 'name': 'key'}]),
+    'resources/templates/list': ('resourceTemplates', [{'uriTemplate': 'demo://resource/static/document/{name}', 'name': 'doc'},
+                                                       {'uriTemplate': 'demo://resource/secret/{id}', 'name': 'secret'}]),
+}
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
@@ -58,7 +70,37 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(404, {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32001, 'message': 'Session not found'}})
         if 'id' not in msg or 'method' not in msg:
             return self.send(202)
+        if msg['method'] in LISTS:
+            return self.list_answer(msg, body)
         return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'result': {'seen': self.seen(body)}})
+
+    def list_answer(self, msg, body):
+        """params.cursor picks the shape: none -> JSON page 1 (nextCursor p2); 'sse' -> an SSE
+        stream (a notification, then the response); 'broken' -> an answer that is not a list;
+        'error' -> the backend's own JSON-RPC error."""
+        key, items = LISTS[msg['method']]
+        cursor = (msg.get('params') or {}).get('cursor')
+        result = {key: items, 'nextCursor': 'p2', 'seen': self.seen(body)}
+        if cursor == 'broken':
+            result[key] = {'not': 'a list'}
+        if cursor == 'error':
+            return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'error': {'code': -32602, 'message': 'bad cursor'}})
+        if cursor != 'sse':
+            return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'result': result})
+        events = ('event: message\nid: 7\ndata: {"jsonrpc":"2.0","method":"notifications/message",'
+                  '"params":{"level":"info","data":"listing"}}\n\n'
+                  ': keep-alive comment\n\n'
+                  'event: message\nid: 8\ndata: ' + json.dumps({'jsonrpc': '2.0', 'id': msg['id'], 'result': result}) + '\n\n')
+        data = events.encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/event-stream')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        for i in range(0, len(data), 50):      # chunked, in pieces that split lines
+            part = data[i:i + 50]
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(part), part))
+        self.wfile.write(b'0\r\n\r\n')
+        return None
 
     def do_GET(self):
         if not self.session_ok():

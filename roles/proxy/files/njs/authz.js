@@ -1,5 +1,12 @@
 /*
- * authz: policy decisions: roles of a subject, what they allow.
+ * authz: policy decisions: the roles of a subject and what they allow, per
+ * target kind (tools, resources, prompts), and list answers filtered to it.
+ *
+ * A role in policy.json (njs_policy version 2):
+ *   {tools_all, tools: [names], resources_all, resources: [URI globs],
+ *    prompts_all, prompts: [names]}
+ * Resource globs: '*' matches any run of characters ('/' included); every
+ * other character is literal.
  */
 
 import util from 'util.js';
@@ -25,18 +32,54 @@ function rolesOfUser(policy, user) {
     return hasOwn(policy.users, user) ? knownRoles(policy, policy.users[user]) : [];
 }
 
-function toolAllowed(policy, roles, tool) {
+/* Does `pattern` (glob, '*' = any run of characters) match all of `s`? */
+function globMatch(pattern, s) {
+    if (pattern.indexOf('*') < 0) {
+        return pattern === s;
+    }
+    var parts = pattern.split('*');
+    var first = parts[0];
+    var last = parts[parts.length - 1];
+    if (s.length < first.length + last.length || s.slice(0, first.length) !== first ||
+        s.slice(s.length - last.length) !== last) {
+        return false;
+    }
+    var at = first.length;
+    var end = s.length - last.length;
+    for (var i = 1; i < parts.length - 1; i++) {
+        if (parts[i] === '') {
+            continue;
+        }
+        var found = s.indexOf(parts[i], at);
+        if (found < 0 || found + parts[i].length > end) {
+            return false;
+        }
+        at = found + parts[i].length;
+    }
+    return true;
+}
+
+/* The role fields of a target kind. */
+var FIELDS = {tool: ['tools_all', 'tools'], resource: ['resources_all', 'resources'],
+              prompt: ['prompts_all', 'prompts']};
+
+/* May any of `roles` act on `name` of kind `target` ('tool' | 'resource' | 'prompt')? */
+function allowed(policy, roles, target, name) {
+    if (typeof name !== 'string' || !hasOwn(FIELDS, target)) {
+        return false;
+    }
+    var f = FIELDS[target];
     for (var i = 0; i < roles.length; i++) {
         if (!hasOwn(policy.roles, roles[i])) {
             continue;
         }
         var role = policy.roles[roles[i]];
-        if (role.all === true) {
+        if (role[f[0]] === true) {
             return true;
         }
-        var tools = role.tools || [];
-        for (var j = 0; j < tools.length; j++) {
-            if (tools[j] === tool) {
+        var list = role[f[1]];
+        for (var j = 0; j < list.length; j++) {
+            if (target === 'resource' ? globMatch(list[j], name) : list[j] === name) {
                 return true;
             }
         }
@@ -44,8 +87,86 @@ function toolAllowed(policy, roles, tool) {
     return false;
 }
 
+function toolAllowed(policy, roles, tool) {
+    return allowed(policy, roles, 'tool', tool);
+}
+
+/* Do the roles grant every item of a target kind? (no filtering needed) */
+function allowsAll(policy, roles, target) {
+    var f = FIELDS[target][0];
+    for (var i = 0; i < roles.length; i++) {
+        if (hasOwn(policy.roles, roles[i]) && policy.roles[roles[i]][f] === true) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Do the roles grant anything at all? A subject they grant nothing is
+ * refused on every request, initialize included. */
+function grantsAnything(policy, roles) {
+    for (var i = 0; i < roles.length; i++) {
+        if (!hasOwn(policy.roles, roles[i])) {
+            continue;
+        }
+        var role = policy.roles[roles[i]];
+        if (role.tools_all === true || role.resources_all === true || role.prompts_all === true ||
+            role.tools.length > 0 || role.resources.length > 0 || role.prompts.length > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The list methods' answers: which array in `result`, which field of an
+ * item names it, and which target kind decides. */
+var LISTS = {
+    tools: {key: 'tools', field: 'name', target: 'tool'},
+    resources: {key: 'resources', field: 'uri', target: 'resource'},
+    templates: {key: 'resourceTemplates', field: 'uriTemplate', target: 'resource'},
+    prompts: {key: 'prompts', field: 'name', target: 'prompt'}
+};
+
+function listTarget(list) {
+    return hasOwn(LISTS, list) ? LISTS[list].target : null;
+}
+
+/* Filter a list method's `result` in place to what the roles allow; every
+ * other member (nextCursor, _meta) is kept. Returns null or a reason when
+ * the answer is not the list it must be (never passed on unfiltered). A
+ * template is shown when a role pattern matches its uriTemplate text. */
+function filterListResult(policy, roles, list, result) {
+    if (!hasOwn(LISTS, list)) {
+        return 'list_unknown';
+    }
+    var spec = LISTS[list];
+    if (result === null || typeof result !== 'object' || Array.isArray(result) ||
+        !Array.isArray(result[spec.key])) {
+        return 'list_malformed';
+    }
+    var items = result[spec.key];
+    var kept = [];
+    for (var i = 0; i < items.length; i++) {
+        var item = items[i];
+        if (item === null || typeof item !== 'object' || typeof item[spec.field] !== 'string') {
+            return 'list_malformed';
+        }
+        if (allowed(policy, roles, spec.target, item[spec.field])) {
+            kept.push(item);
+        }
+    }
+    result[spec.key] = kept;
+    return null;
+}
+
 export default {
     knownRoles: knownRoles,
     rolesOfUser: rolesOfUser,
-    toolAllowed: toolAllowed
+    globMatch: globMatch,
+    allowed: allowed,
+    toolAllowed: toolAllowed,
+    allowsAll: allowsAll,
+    grantsAnything: grantsAnything,
+    listTarget: listTarget,
+    filterListResult: filterListResult
 };

@@ -48,7 +48,7 @@ function protocolVersionKnown(v) {
 }
 
 function originAllowed(policy, origin) {
-    var list = policy.allow_origins || [];
+    var list = policy.allow_origins;
     var o = String(origin).toLowerCase();
     for (var i = 0; i < list.length; i++) {
         if (String(list[i]).toLowerCase() === o) {

@@ -194,9 +194,54 @@ function rolesFromClaims(claims, path) {
     return [];
 }
 
+/* The token's scopes: the space-separated `scope` claim (RFC 9068, RFC 8693)
+ * and `scp` (a list or a string, as some IdPs send), together. */
+function scopesFromClaims(claims) {
+    var out = [];
+    var sources = [claims.scope, claims.scp];
+    for (var i = 0; i < sources.length; i++) {
+        var v = sources[i];
+        var list = typeof v === 'string' ? v.split(' ') : (Array.isArray(v) ? v : []);
+        for (var j = 0; j < list.length; j++) {
+            if (typeof list[j] === 'string' && list[j] !== '' && out.indexOf(list[j]) < 0) {
+                out.push(list[j]);
+            }
+        }
+    }
+    return out;
+}
+
+/* The roles a token grants: the roles claim, and every role `scope_roles`
+ * maps one of its scopes to; only roles the policy defines. */
+function tokenRoles(policy, claimRoles, scopes) {
+    var all = claimRoles.slice();
+    var map = policy.oidc.scope_roles;
+    for (var i = 0; i < scopes.length; i++) {
+        if (hasOwn(map, scopes[i])) {
+            var granted = map[scopes[i]];
+            for (var j = 0; j < granted.length; j++) {
+                all.push(granted[j]);
+            }
+        }
+    }
+    return knownRoles(policy, all);
+}
+
+/* The required scopes the token lacks (policy.oidc.required_scopes). */
+function missingScopes(oidc, scopes) {
+    var out = [];
+    var req = oidc.required_scopes;
+    for (var i = 0; i < req.length; i++) {
+        if (scopes.indexOf(req[i]) < 0) {
+            out.push(req[i]);
+        }
+    }
+    return out;
+}
+
 /* Registered claims. nowS in seconds. Returns null or a reason. */
 function checkClaims(claims, oidc, nowS) {
-    var leeway = oidc.leeway || 0;
+    var leeway = oidc.leeway;
     if (claims.iss !== oidc.issuer) {
         return 'bad_iss';
     }
@@ -224,8 +269,8 @@ function checkClaims(claims, oidc, nowS) {
     if (hasOwn(claims, 'iat') && (typeof claims.iat !== 'number' || claims.iat > nowS + leeway)) {
         return 'bad_iat';
     }
-    var sub = claims[oidc.subject_claim || 'sub'];
-    if (!hasOwn(claims, oidc.subject_claim || 'sub') || typeof sub !== 'string' || sub === '' || sub.length > 256) {
+    var sub = claims[oidc.subject_claim];
+    if (!hasOwn(claims, oidc.subject_claim) || typeof sub !== 'string' || sub === '' || sub.length > 256) {
         return 'no_subject';
     }
     if (SUBJECT_FORBIDDEN_RE.test(sub)) {
@@ -387,22 +432,24 @@ function jwtCacheKey(oidc, token) {
 }
 
 /* A verified token still in the cache (`digest` = jwtCacheKey): {subject,
- * roles}, else null (synchronous). */
+ * roles, scopes}, else null (synchronous). The cache holds the token's own
+ * roles and scopes: roles granted through scope_roles follow the policy now
+ * in force. */
 function cachedOidc(policy, digest) {
     var oidc = policy.oidc;
     var cache = ngx.shared.mcpsec_jwt;
     var hit = cache.get(digest);
     if (hit) {
         var c = JSON.parse(hit);
-        if (Date.now() / 1000 <= c.exp + (oidc.leeway || 0)) {
-            return {subject: c.sub, roles: knownRoles(policy, c.roles)};
+        if (Date.now() / 1000 <= c.exp + oidc.leeway && Array.isArray(c.scopes)) {
+            return {subject: c.sub, roles: tokenRoles(policy, c.roles, c.scopes), scopes: c.scopes};
         }
         cache.delete(digest);
     }
     return null;
 }
 
-/* Verify a token that is not cached. Returns {subject, roles} or {reason, status}. */
+/* Verify a token that is not cached. Returns {subject, roles, scopes} or {reason, status}. */
 async function authenticateOidc(r, policy, token, digest) {
     var oidc = policy.oidc;
     var nowS = Date.now() / 1000;
@@ -420,17 +467,18 @@ async function authenticateOidc(r, policy, token, digest) {
     if (v.reason) {
         return {reason: v.reason, status: 401};
     }
-    var sub = v.claims[oidc.subject_claim || 'sub'];
-    var roles = rolesFromClaims(v.claims, oidc.roles_claim || ['roles']);
+    var sub = v.claims[oidc.subject_claim];
+    var roles = rolesFromClaims(v.claims, oidc.roles_claim);
+    var scopes = scopesFromClaims(v.claims);
     var ttl = Math.min(v.claims.exp - nowS, JWT_CACHE_MAX_S);
     if (ttl >= 1) {
         try {
-            cache.set(digest, JSON.stringify({sub: sub, roles: roles, exp: v.claims.exp}), Math.floor(ttl * 1000));
+            cache.set(digest, JSON.stringify({sub: sub, roles: roles, scopes: scopes, exp: v.claims.exp}), Math.floor(ttl * 1000));
         } catch (e) {
             ngx.log(ngx.WARN, 'mcpsec: JWT cache full: ' + e.message);
         }
     }
-    return {subject: sub, roles: knownRoles(policy, roles)};
+    return {subject: sub, roles: tokenRoles(policy, roles, scopes), scopes: scopes};
 }
 
 export default {
@@ -442,6 +490,9 @@ export default {
     claimAtPath: claimAtPath,
     rolesFromClaims: rolesFromClaims,
     checkClaims: checkClaims,
+    scopesFromClaims: scopesFromClaims,
+    tokenRoles: tokenRoles,
+    missingScopes: missingScopes,
     verifySignature: verifySignature,
     verifyJwt: verifyJwt,
     jwtCacheKey: jwtCacheKey,

@@ -37,6 +37,7 @@ import credentials from 'credentials.js';
 import jwt from 'jwt.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
+import lists from 'lists.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
@@ -51,7 +52,6 @@ var authenticateOidc = jwt.authenticateOidc;
 var classifyMessage = rpc.classifyMessage;
 var checkMcpHeaders = rpc.checkMcpHeaders;
 var rolesOfUser = authz.rolesOfUser;
-var toolAllowed = authz.toolAllowed;
 var checkContentType = http.checkContentType;
 var protocolVersionKnown = http.protocolVersionKnown;
 var originAllowed = http.originAllowed;
@@ -68,8 +68,18 @@ var PENDING_SESSION_MS = sessions.PENDING_SESSION_MS;
 var countSessions = sessions.countSessions;
 var parseBody = json.parseBody;
 
+/* The expanded policy format this code reads (plugins: njs_policy version). */
+var POLICY_VERSION = 2;
+
+/* The policy (global set by js_preload_object), or null when its format is
+ * not the one this code reads: every request is then refused (fail closed). */
 function getPolicy() {
-    /* global set by js_preload_object */
+    if (typeof mcpsec_policy === 'undefined' || mcpsec_policy === null ||
+        mcpsec_policy.version !== POLICY_VERSION) {
+        ngx.log(ngx.ERR, 'mcpsec: policy.json is not njs_policy version ' + POLICY_VERSION +
+                ': every request is refused until the proxy role renders it again');
+        return null;
+    }
     return mcpsec_policy;
 }
 
@@ -145,7 +155,213 @@ function authenticate(r, policy) {
     return {reason: 'auth_mode', status: 500, tokenGiven: false};
 }
 
-/* Everything after authentication; synchronous. */
+/* The protocol versions this gateway serves: every revision with sessions.
+ * 2026-07-28 (stateless) is answered with -32022 naming these, so that
+ * clients fall back to a session (README "Protocol revisions": supergateway
+ * 4.0.0 starts a server process for every stateless request). */
+var SESSION_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+var MODERN_VERSIONS = ['2026-07-28'];
+var UNSUPPORTED_PROTOCOL_VERSION = -32022;
+var HEADER_MISMATCH = -32020;
+var METHOD_NOT_FOUND = -32601;
+var INVALID_PARAMS = -32602;
+
+/* 403 insufficient_scope with a readable JSON-RPC error carrying the id. */
+function forbid(r, policy, reason, id, message, scope) {
+    respond.denyRpc(r, 403, reason, id, -32003, 'Forbidden: ' + message, null,
+                    {'WWW-Authenticate': bearerChallenge(policy, 'insufficient_scope', scope)});
+}
+
+/* Refusals that depend on the subject alone: a token without a required
+ * scope, roles that grant nothing. Returns true when it answered. */
+function refuseSubject(r, policy, a, id) {
+    if (policy.auth_mode === 'oidc') {
+        var missing = jwt.missingScopes(policy.oidc, a.scopes);
+        if (missing.length > 0) {
+            forbid(r, policy, 'scope_missing', id, 'the token lacks the required scope(s) ' +
+                   missing.join(' '), util.joinList(policy.oidc.required_scopes, ' '));
+            return true;
+        }
+    }
+    if (!authz.grantsAnything(policy, a.roles)) {
+        forbid(r, policy, 'no_grants', id, 'the roles of this user grant no tool, resource or prompt');
+        return true;
+    }
+    return false;
+}
+
+/* Header checks every request passes. Returns true when it answered. */
+function refuseHeaders(r, policy) {
+    var rep = repeatedHeader(r);
+    if (rep !== null) {
+        deny(r, 400, 'repeated_header:' + rep, null);
+        return true;
+    }
+    var origin = r.headersIn.Origin;
+    if (origin !== undefined && !originAllowed(policy, origin)) {
+        deny(r, 403, 'origin', null);
+        return true;
+    }
+    var pv = r.headersIn['MCP-Protocol-Version'];
+    if (pv !== undefined && !protocolVersionKnown(pv)) {
+        deny(r, 400, 'protocol_version', null);
+        return true;
+    }
+    if (r.headersIn['Content-Encoding'] !== undefined) {
+        deny(r, 400, 'content_encoding', null);
+        return true;
+    }
+    return false;
+}
+
+/* The request's session: undefined when it names none, null when it was
+ * refused (answered), else the id, bound to this subject and re-armed. */
+function ownedSession(r, subject) {
+    var sid = r.headersIn['Mcp-Session-Id'];
+    if (sid === undefined) {
+        return undefined;
+    }
+    if (!SESSION_ID_RE.test(sid)) {
+        deny(r, 400, 'session_id', null);
+        return null;
+    }
+    var store = ngx.shared.mcpsec_sessions;
+    var owner = store.get('s:' + sid);
+    if (owner !== subject) {
+        deny(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', null);
+        return null;
+    }
+    try {
+        store.set('s:' + sid, subject);  /* re-arm the idle timeout */
+    } catch (e) {
+        ngx.log(ngx.WARN, 'mcpsec: session refresh: ' + e.message);
+    }
+    return sid;
+}
+
+/* GET (the session's SSE stream) and DELETE (end of session). */
+function enforceStream(r, method, sid) {
+    if (sid === undefined) {
+        deny(r, 400, 'session_required', null);
+        return;
+    }
+    if ((r.headersIn['Content-Length'] !== undefined && r.headersIn['Content-Length'] !== '0') ||
+        r.headersIn['Transfer-Encoding'] !== undefined) {
+        deny(r, 400, 'unexpected_body', null);
+        return;
+    }
+    setVar(r, 'mcpsec_rpc_method', method === 'DELETE' ? 'session/delete' : 'stream/get');
+    allow(r, method === 'DELETE' ? UPSTREAM_BIND : UPSTREAM);
+}
+
+/* The decoded, classified POST body (see rpc.classifyMessage; refused by
+ * refuseMessage when not ok), or null when it was refused. */
+function readMessage(r) {
+    var ctErr = checkContentType(r.headersIn['Content-Type']);
+    if (ctErr !== null) {
+        deny(r, 400, ctErr, null);
+        return null;
+    }
+    var buf;
+    try {
+        buf = r.requestBuffer;
+    } catch (e) {
+        /* the body spilled to a file: larger than we inspect, refuse */
+        deny(r, 413, 'body_spilled', null);
+        return null;
+    }
+    var p = parseBody(buf);
+    if (p.reason) {
+        deny(r, 400, p.reason, null);
+        return null;
+    }
+    return classifyMessage(p.value);
+}
+
+/* A message classification refused (after the subject checks, so that a
+ * subject whose roles grant nothing always meets 403). True when refused. */
+function refuseMessage(r, info) {
+    if (!info.ok) {
+        if (info.reason === 'method_unknown') {
+            setVar(r, 'mcpsec_rpc_method', info.method);
+            respond.denyRpc(r, 400, 'method_unknown', info.id, METHOD_NOT_FOUND,
+                            'Method not found: this gateway does not forward ' + respond.quoteName(info.method));
+        } else {
+            deny(r, 400, info.reason, info.id);
+        }
+        return true;
+    }
+    setVar(r, 'mcpsec_rpc_method', info.method || info.kind);
+    if (info.target === 'tool') {
+        setVar(r, 'mcpsec_tool', info.name);
+    }
+    return false;
+}
+
+/* Per-method authorization: what the request acts on must be allowed. */
+function refuseTarget(r, policy, a, info) {
+    if (info.target === null || authz.allowed(policy, a.roles, info.target, info.name)) {
+        return false;
+    }
+    forbid(r, policy, info.target + '_denied', info.id, info.target + ' ' + respond.quoteName(info.name) +
+           ' is not permitted for this user');
+    return true;
+}
+
+/* The per-user per-tool sliding window. Returns true when it answered. */
+function refuseToolRate(r, policy, subject, info) {
+    var lim = info.target === 'tool' && info.method === 'tools/call' ? toolLimit(policy, info.name) : null;
+    if (lim === null) {
+        return false;
+    }
+    var slot = subject + '\n' + info.name + '\n' + lim.window;
+    var verdict;
+    try {
+        /* get and set run without yielding: within a worker this is atomic. */
+        verdict = slidingAdmit(ngx.shared.mcpsec_toolcalls.get(slot), lim.calls,
+                               lim.window * 1000, Date.now());
+        ngx.shared.mcpsec_toolcalls.set(slot, verdict.log);
+    } catch (e) {
+        deny(r, 503, 'counter_unavailable', info.id, {'Retry-After': '5'});
+        return true;
+    }
+    if (!verdict.admit) {
+        deny(r, 429, 'tool_rate', info.id, {'Retry-After': String(verdict.retryAfter)});
+        return true;
+    }
+    return false;
+}
+
+/* A 2026-07-28 (stateless) request: the same checks ran; it is answered with
+ * the revision's unsupported-version error naming the session revisions. */
+function refuseModern(r, info) {
+    var requested = rpc.requestedVersion(info.params, r.headersIn['MCP-Protocol-Version']);
+    respond.denyRpc(r, 400, 'stateless_unsupported', info.id, UNSUPPORTED_PROTOCOL_VERSION,
+                    'Unsupported protocol version: this gateway serves MCP sessions (' +
+                    SESSION_VERSIONS.join(', ') + '); start one with initialize',
+                    {supported: SESSION_VERSIONS, requested: requested === null ? MODERN_VERSIONS[0] : requested});
+}
+
+/* initialize without a session: the subject's session cap, then a pending
+ * reservation the bind location's header filter turns into a binding. */
+function openSession(r, policy, subject, info) {
+    if (countSessions(subject) >= policy.max_sessions_per_user) {
+        deny(r, 429, 'session_cap', info.id, {'Retry-After': '60'});
+        return;
+    }
+    var pending = 'p:' + r.variables.request_id;
+    try {
+        ngx.shared.mcpsec_sessions.set(pending, subject, PENDING_SESSION_MS);
+    } catch (e) {
+        deny(r, 503, 'session_store_full', info.id, {'Retry-After': '5'});
+        return;
+    }
+    setVar(r, 'mcpsec_pending', pending);
+    allow(r, UPSTREAM_BIND);
+}
+
+/* Everything after authentication; synchronous (a filtered list answer
+ * completes later, in its subrequest's promise). */
 function enforce(r, policy, a) {
     var method = r.method;
     if (a.reason) {
@@ -165,135 +381,110 @@ function enforce(r, policy, a) {
         deny(r, 405, 'method', null, {'Allow': 'GET, POST, DELETE'});
         return;
     }
-    var rep = repeatedHeader(r);
-    if (rep !== null) {
-        deny(r, 400, 'repeated_header:' + rep, null);
+    if (refuseHeaders(r, policy)) {
         return;
     }
-    var origin = r.headersIn.Origin;
-    if (origin !== undefined && !originAllowed(policy, origin)) {
-        deny(r, 403, 'origin', null);
+    var sid = ownedSession(r, subject);
+    if (sid === null) {
         return;
     }
-    var pv = r.headersIn['MCP-Protocol-Version'];
-    if (pv !== undefined && !protocolVersionKnown(pv)) {
-        deny(r, 400, 'protocol_version', null);
-        return;
-    }
-    if (r.headersIn['Content-Encoding'] !== undefined) {
-        deny(r, 400, 'content_encoding', null);
-        return;
-    }
-
-    var sid = r.headersIn['Mcp-Session-Id'];
-    var sessions = ngx.shared.mcpsec_sessions;
-    if (sid !== undefined) {
-        if (!SESSION_ID_RE.test(sid)) {
-            deny(r, 400, 'session_id', null);
-            return;
-        }
-        var owner = sessions.get('s:' + sid);
-        if (owner !== subject) {
-            deny(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', null);
-            return;
-        }
-        try {
-            sessions.set('s:' + sid, subject);  /* re-arm the idle timeout */
-        } catch (e) {
-            ngx.log(ngx.WARN, 'mcpsec: session refresh: ' + e.message);
-        }
-    }
-
     if (method !== 'POST') {
-        if (sid === undefined) {
-            deny(r, 400, 'session_required', null);
-            return;
+        if (!refuseSubject(r, policy, a, null)) {
+            enforceStream(r, method, sid);
         }
-        if ((r.headersIn['Content-Length'] !== undefined && r.headersIn['Content-Length'] !== '0') ||
-            r.headersIn['Transfer-Encoding'] !== undefined) {
-            deny(r, 400, 'unexpected_body', null);
-            return;
-        }
-        setVar(r, 'mcpsec_rpc_method', method === 'DELETE' ? 'session/delete' : 'stream/get');
-        allow(r, method === 'DELETE' ? UPSTREAM_BIND : UPSTREAM);
         return;
     }
-
-    var ctErr = checkContentType(r.headersIn['Content-Type']);
-    if (ctErr !== null) {
-        deny(r, 400, ctErr, null);
+    var info = readMessage(r);
+    if (info === null || refuseSubject(r, policy, a, info.id) || refuseMessage(r, info)) {
         return;
     }
-    var buf;
-    try {
-        buf = r.requestBuffer;
-    } catch (e) {
-        /* the body spilled to a file: larger than we inspect, refuse */
-        deny(r, 413, 'body_spilled', null);
-        return;
-    }
-    var p = parseBody(buf);
-    if (p.reason) {
-        deny(r, 400, p.reason, null);
-        return;
-    }
-    var info = classifyMessage(p.value);
-    if (!info.ok) {
-        deny(r, 400, info.reason, info.id);
-        return;
-    }
-    setVar(r, 'mcpsec_rpc_method', info.method || info.kind);
-    if (info.tool !== null) {
-        setVar(r, 'mcpsec_tool', info.tool);
-    }
-    var hErr = checkMcpHeaders(info, r.headersIn['Mcp-Method'], r.headersIn['Mcp-Name']);
+    var modern = info.kind !== 'response' &&
+                 (info.spec.modern === true ||
+                  rpc.claimsModern(info.params, r.headersIn['MCP-Protocol-Version'], MODERN_VERSIONS));
+    var hErr = checkMcpHeaders(info, r.headersIn['Mcp-Method'], r.headersIn['Mcp-Name'], modern);
     if (hErr !== null) {
-        deny(r, 400, hErr, info.id);
+        respond.denyRpc(r, 400, hErr, info.id, HEADER_MISMATCH,
+                        'Header mismatch: Mcp-Method/Mcp-Name must repeat the request body (' + hErr + ')');
         return;
     }
-    if (info.tool !== null) {
-        if (!toolAllowed(policy, a.roles, info.tool)) {
-            send(r, 403, 'tool_denied',
-                 rpcError(info.id, 403, 'Forbidden: tool not permitted for this user'),
-                 {'WWW-Authenticate': bearerChallenge(policy, 'insufficient_scope')});
-            return;
-        }
-        var lim = toolLimit(policy, info.tool);
-        if (lim !== null) {
-            var slot = subject + '\n' + info.tool + '\n' + lim.window;
-            var verdict;
-            try {
-                /* get and set run without yielding: within a worker this is atomic. */
-                verdict = slidingAdmit(ngx.shared.mcpsec_toolcalls.get(slot), lim.calls,
-                                       lim.window * 1000, Date.now());
-                ngx.shared.mcpsec_toolcalls.set(slot, verdict.log);
-            } catch (e) {
-                deny(r, 503, 'counter_unavailable', info.id, {'Retry-After': '5'});
-                return;
-            }
-            if (!verdict.admit) {
-                deny(r, 429, 'tool_rate', info.id, {'Retry-After': String(verdict.retryAfter)});
-                return;
-            }
-        }
+    if (refuseTarget(r, policy, a, info)) {
+        return;
+    }
+    if (modern) {
+        refuseModern(r, info);
+        return;
+    }
+    if (sid === undefined && info.method !== 'initialize') {
+        /* notifications, client responses (sampling, elicitation, roots) and
+         * every request but initialize belong to a session the subject owns */
+        deny(r, 400, 'session_required', info.id);
+        return;
+    }
+    if (refuseToolRate(r, policy, subject, info)) {
+        return;
     }
     if (info.method === 'initialize' && sid === undefined) {
-        if (countSessions(subject) >= policy.max_sessions_per_user) {
-            deny(r, 429, 'session_cap', info.id, {'Retry-After': '60'});
-            return;
-        }
-        var pending = 'p:' + r.variables.request_id;
-        try {
-            sessions.set(pending, subject, PENDING_SESSION_MS);
-        } catch (e) {
-            deny(r, 503, 'session_store_full', info.id, {'Retry-After': '5'});
-            return;
-        }
-        setVar(r, 'mcpsec_pending', pending);
-        allow(r, UPSTREAM_BIND);
+        openSession(r, policy, subject, info);
+        return;
+    }
+    var list = info.spec !== null && info.spec.list !== undefined ? info.spec.list : null;
+    if (list !== null && !authz.allowsAll(policy, a.roles, authz.listTarget(list))) {
+        forwardFiltered(r, policy, a, info, list, sid);
         return;
     }
     allow(r, UPSTREAM);
+}
+
+/* A list method for a subject that may not see every item: the backend's
+ * answer is fetched whole (a subrequest), filtered, then sent. */
+var LIST_URI = '/_mcpsec/list';
+
+function forwardFiltered(r, policy, a, info, list, sid) {
+    r.subrequest(LIST_URI, {method: 'POST'}).then(function (reply) {
+        try {
+            answerFiltered(r, policy, a, info, list, sid, reply);
+        } catch (e) {
+            internalError(r, e);
+        }
+    }, function (e) {
+        internalError(r, e);
+    });
+}
+
+function answerFiltered(r, policy, a, info, list, sid, reply) {
+    var status = reply.status;
+    if (status === 404) {
+        sessions.release(sid, a.subject);
+        setVar(r, 'mcpsec_reason', 'session_expired');
+        r.headersOut['Content-Type'] = 'application/json';
+        r.return(404, rpcError(null, 404, MESSAGES[404]));
+        return;
+    }
+    if (status !== 200) {
+        if (status === 429 || status >= 500 || status === 0) {
+            /* limit_req in the subrequest (429), the backend down or slow */
+            var s = status === 429 || status === 504 ? status : 503;
+            var retry = s === 429 ? (r.variables.mcpsec_limit_retry_after || '1') : (s === 503 ? '5' : null);
+            deny(r, s, s === 429 ? 'rate_limit' : (s === 504 ? 'upstream_timeout' : 'upstream_unavailable'),
+                 info.id, retry !== null ? {'Retry-After': retry} : null);
+            return;
+        }
+        /* the backend's own refusal (e.g. 400) passes as it said it */
+        setVar(r, 'mcpsec_decision', 'allow');
+        r.headersOut['Content-Type'] = reply.headersOut['Content-Type'] || 'application/json';
+        r.return(status, reply.responseText);
+        return;
+    }
+    var f = lists.filterAnswer(policy, a.roles, list, info.id, reply.headersOut['Content-Type'],
+                               reply.responseText);
+    if (f.reason) {
+        ngx.log(ngx.ERR, 'mcpsec: ' + info.method + ' answer not filtered (' + f.reason + '): refused');
+        deny(r, 502, f.reason, info.id);
+        return;
+    }
+    setVar(r, 'mcpsec_decision', 'allow');
+    r.headersOut['Content-Type'] = reply.headersOut['Content-Type'];
+    r.return(200, f.body);
 }
 
 /* What opens or ends a session goes to UPSTREAM_BIND (its header filter keeps
@@ -319,6 +510,10 @@ function internalError(r, e) {
 function handle(r) {
     var policy = getPolicy();
     try {
+        if (policy === null) {
+            deny(r, 500, 'policy_version', null);
+            return;
+        }
         if (authThrottled(r)) {
             return;
         }
@@ -348,14 +543,18 @@ function basicUnauthorized(r) {
         return;
     }
     setVar(r, 'mcpsec_subject', '');
+    var policy = getPolicy();
+    if (policy === null) {
+        deny(r, 500, 'policy_version', null);
+        return;
+    }
     var given = r.headersIn.Authorization;
-    unauthorized(r, getPolicy(), given ? 'bad_credentials' : 'no_credentials',
+    unauthorized(r, policy, given ? 'bad_credentials' : 'no_credentials',
                  !!given && /^bearer /i.test(given));
 }
 
 /* js_content for error_page targets (nginx-generated errors, limit_req 429). */
 function nginxError(r) {
-    var policy = getPolicy();
     var status = Number(r.variables.status) || 500;
     var pending = r.variables.mcpsec_pending;
     if (pending) {

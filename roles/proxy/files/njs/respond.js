@@ -20,14 +20,17 @@ function quoteParam(s) {
     return '"' + String(s).replace(/["\\]/g, '') + '"';
 }
 
-function bearerChallenge(policy, error) {
+/* `scope` names the scopes needed (a missing required scope); default the
+ * policy's scopes_supported. */
+function bearerChallenge(policy, error, scope) {
     var c = 'Bearer ';
     if (error) {
         c += 'error=' + quoteParam(error) + ', ';
     }
     c += 'resource_metadata=' + quoteParam(policy.resource_metadata_url);
-    if (policy.scope) {
-        c += ', scope=' + quoteParam(policy.scope);
+    var s = scope ? scope : policy.scope;
+    if (s) {
+        c += ', scope=' + quoteParam(s);
     }
     return c;
 }
@@ -61,6 +64,21 @@ function deny(r, status, reason, id, extra) {
     send(r, status, reason, rpcError(id, status, MESSAGES[status] + ': ' + reason), extra);
 }
 
+/* A refusal with its own JSON-RPC error code, readable message and data. */
+function denyRpc(r, status, reason, id, code, message, data, extra) {
+    var error = {code: code, message: message};
+    if (data !== undefined && data !== null) {
+        error.data = data;
+    }
+    send(r, status, reason, JSON.stringify({jsonrpc: '2.0', id: id === undefined ? null : id,
+                                            error: error}), extra);
+}
+
+/* A name from the request, quoted for a message (bounded, JSON-escaped). */
+function quoteName(s) {
+    return JSON.stringify(clip(s));
+}
+
 export default {
     rpcError: rpcError,
     quoteParam: quoteParam,
@@ -68,5 +86,7 @@ export default {
     setVar: setVar,
     send: send,
     deny: deny,
+    denyRpc: denyRpc,
+    quoteName: quoteName,
     MESSAGES: MESSAGES
 };

@@ -1,20 +1,133 @@
 /*
- * rpc: JSON-RPC / MCP message classification.
+ * rpc: JSON-RPC / MCP message classification: the method table (default deny),
+ * what each method acts on, the 2026-07-28 envelope and Mcp-Method/Mcp-Name.
  */
 
 import util from 'util.js';
 
 var isPlainObject = util.isPlainObject;
 
+/* The MCP methods a client may send, 2024-11-05 to 2026-07-28. Anything else
+ * is refused before it reaches the backend (default deny).
+ *   kind    'request' | 'notification' (what the message must be)
+ *   target  what the method acts on, checked against the subject's roles:
+ *           'tool' (params.name), 'resource' (params.uri), 'prompt'
+ *           (params.name), 'ref' (completion/complete's params.ref); absent:
+ *           nothing beyond "the roles grant something"
+ *   list    the backend's answer is filtered to what the roles allow:
+ *           'tools' | 'resources' | 'templates' | 'prompts'
+ *   session the message is only valid inside a session the subject owns
+ *   modern  a method of the stateless revision only (2026-07-28)
+ * Built per request (njs reruns the top level): keep it a flat literal. */
+function methodTable() {
+    return {
+        'initialize': {kind: 'request'},
+        'ping': {kind: 'request'},
+        'tools/list': {kind: 'request', list: 'tools'},
+        'tools/call': {kind: 'request', target: 'tool'},
+        'resources/list': {kind: 'request', list: 'resources'},
+        'resources/templates/list': {kind: 'request', list: 'templates'},
+        'resources/read': {kind: 'request', target: 'resource'},
+        'resources/subscribe': {kind: 'request', target: 'resource', session: true},
+        'resources/unsubscribe': {kind: 'request', target: 'resource', session: true},
+        'prompts/list': {kind: 'request', list: 'prompts'},
+        'prompts/get': {kind: 'request', target: 'prompt'},
+        'completion/complete': {kind: 'request', target: 'ref'},
+        'logging/setLevel': {kind: 'request', session: true},
+        'tasks/get': {kind: 'request', session: true},
+        'tasks/result': {kind: 'request', session: true},
+        'tasks/list': {kind: 'request', session: true},
+        'tasks/cancel': {kind: 'request', session: true},
+        'server/discover': {kind: 'request', modern: true},
+        'subscriptions/listen': {kind: 'request', modern: true},
+        'notifications/initialized': {kind: 'notification', session: true},
+        'notifications/cancelled': {kind: 'notification', session: true},
+        'notifications/progress': {kind: 'notification', session: true},
+        'notifications/roots/list_changed': {kind: 'notification', session: true},
+        'notifications/tasks/status': {kind: 'notification', session: true},
+        'notifications/elicitation/complete': {kind: 'notification', session: true}
+    };
+}
+
+/* The table entry of a method, or null (own properties only: never __proto__). */
+function methodSpec(method) {
+    var table = methodTable();
+    return typeof method === 'string' && Object.prototype.hasOwnProperty.call(table, method)
+        ? table[method] : null;
+}
+
+/* What a request names as its target, per the table: {target, name} where
+ * target is 'tool' | 'resource' | 'prompt'; or {reason} when params lack it. */
+function targetOf(spec, params) {
+    var t = spec.target;
+    if (t === 'tool' || t === 'prompt') {
+        if (params === null || typeof params.name !== 'string' || params.name === '') {
+            return {reason: 'invalid_params'};
+        }
+        return {target: t, name: params.name};
+    }
+    if (t === 'resource') {
+        if (params === null || typeof params.uri !== 'string' || params.uri === '') {
+            return {reason: 'invalid_params'};
+        }
+        return {target: 'resource', name: params.uri};
+    }
+    /* completion/complete: a prompt argument or a resource (template) URI */
+    var ref = params === null ? null : params.ref;
+    if (!isPlainObject(ref)) {
+        return {reason: 'invalid_params'};
+    }
+    if (ref.type === 'ref/prompt' && typeof ref.name === 'string' && ref.name !== '') {
+        return {target: 'prompt', name: ref.name};
+    }
+    if (ref.type === 'ref/resource' && typeof ref.uri === 'string' && ref.uri !== '') {
+        return {target: 'resource', name: ref.uri};
+    }
+    return {reason: 'invalid_params'};
+}
+
+var PROTOCOL_VERSION_META = 'io.modelcontextprotocol/protocolVersion';
+
+/* Does the message claim the stateless revision (2026-07-28 and later)? The
+ * same test supergateway 4.0.0 routes by (its modern path starts a server
+ * process per request, before any session lookup): a per-request envelope in
+ * params._meta, or a modern MCP-Protocol-Version header. */
+function claimsModern(params, headerVersion, modernVersions) {
+    if (params !== null && isPlainObject(params._meta) &&
+        Object.prototype.hasOwnProperty.call(params._meta, PROTOCOL_VERSION_META)) {
+        return true;
+    }
+    if (typeof headerVersion === 'string') {
+        for (var i = 0; i < modernVersions.length; i++) {
+            if (modernVersions[i] === headerVersion.trim()) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The version a stateless request names (envelope first, then the header). */
+function requestedVersion(params, headerVersion) {
+    if (params !== null && isPlainObject(params._meta) &&
+        typeof params._meta[PROTOCOL_VERSION_META] === 'string') {
+        return params._meta[PROTOCOL_VERSION_META];
+    }
+    return typeof headerVersion === 'string' ? headerVersion.trim() : null;
+}
+
 /* Classify one decoded JSON-RPC message. Returns
- * {ok:true, kind, method, id, hasId, tool, name} or {ok:false, reason, id}.
+ * {ok:true, kind, method, id, hasId, spec, target, name, params} or
+ * {ok:false, reason, id}. kind is 'request' | 'notification' | 'response';
+ * spec is the method table entry (null for responses); target/name what a
+ * request acts on ('tool' | 'resource' | 'prompt' and its name or URI).
  * `msg` comes from JSON.parse: it holds only own data properties, none of the
  * names read here (id, jsonrpc, method, params, result, error, name, uri) is
  * on Object.prototype, and JSON has no undefined, so "!== undefined" is
  * exactly "has own property" here (and a property lookup, not a call). */
 function classifyMessage(msg) {
     var info = {ok: false, reason: 'invalid_request', kind: null, method: null, id: null,
-                hasId: false, tool: null, name: null};
+                hasId: false, spec: null, target: null, name: null, params: null};
     if (Array.isArray(msg)) {
         info.reason = 'batch';
         return info;
@@ -49,21 +162,25 @@ function classifyMessage(msg) {
             info.reason = 'invalid_params';
             return info;
         }
-        if (method === 'tools/call') {
-            if (info.kind !== 'request' || params === null || typeof params.name !== 'string' || params.name === '') {
-                info.reason = 'invalid_params';
+        info.params = params;
+        var spec = methodSpec(method);
+        if (spec === null) {
+            info.reason = 'method_unknown';
+            return info;
+        }
+        if (spec.kind !== info.kind) {
+            info.reason = spec.kind === 'request' ? 'id_required' : 'unexpected_id';
+            return info;
+        }
+        info.spec = spec;
+        if (spec.target !== undefined) {
+            var t = targetOf(spec, params);
+            if (t.reason) {
+                info.reason = t.reason;
                 return info;
             }
-            info.tool = params.name;
-            info.name = params.name;
-        } else if (method === 'prompts/get') {
-            if (params !== null && typeof params.name === 'string') {
-                info.name = params.name;
-            }
-        } else if (method === 'resources/read') {
-            if (params !== null && typeof params.uri === 'string') {
-                info.name = params.uri;
-            }
+            info.target = t.target;
+            info.name = t.name;
         }
     } else if (hasResult || hasError) {
         if (!info.hasId || (hasResult && hasError)) {
@@ -78,22 +195,61 @@ function classifyMessage(msg) {
     return info;
 }
 
-/* Mcp-Method / Mcp-Name headers (MCP 2026-07-28) must repeat the body. */
-function checkMcpHeaders(info, hMethod, hName) {
+/* A header value in the RFC 2047-like base64 form MCP allows for non-ASCII
+ * names ("=?base64?...?="), decoded as strict UTF-8; other values as sent.
+ * undefined for a malformed encoded value (never equal to a name). */
+var B64_HEADER_RE = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+
+function decodedHeader(value) {
+    if (typeof value !== 'string' || value.length < 11 || value.slice(0, 9) !== '=?base64?' ||
+        value.slice(-2) !== '?=') {
+        return value;
+    }
+    var payload = value.slice(9, -2);
+    if (!B64_HEADER_RE.test(payload)) {
+        return undefined;
+    }
+    try {
+        return new TextDecoder('utf-8', {fatal: true}).decode(Buffer.from(payload, 'base64'));
+    } catch (e) {
+        return undefined;
+    }
+}
+
+/* The name Mcp-Name must repeat for a method (2026-07-28): tools/call and
+ * prompts/get name, resources/read URI; null when the method has none. */
+function mcpNameOf(info) {
+    var m = info.method;
+    return m === 'tools/call' || m === 'prompts/get' || m === 'resources/read' ? info.name : null;
+}
+
+/* Mcp-Method / Mcp-Name must repeat the body: always when present, and
+ * `required` (a 2026-07-28 request) makes Mcp-Method, and Mcp-Name for the
+ * methods that name something, mandatory. Returns null or a reason. */
+function checkMcpHeaders(info, hMethod, hName, required) {
     if (hMethod !== undefined && hMethod !== null) {
-        if (info.method === null || hMethod !== info.method) {
+        if (info.method === null || String(hMethod).trim() !== info.method) {
             return 'mcp_method_mismatch';
         }
+    } else if (required && info.method !== null) {
+        return 'mcp_method_missing';
     }
+    var want = mcpNameOf(info);
     if (hName !== undefined && hName !== null) {
-        if (info.name === null || hName !== info.name) {
+        if (want === null || decodedHeader(String(hName).trim()) !== want) {
             return 'mcp_name_mismatch';
         }
+    } else if (required && want !== null) {
+        return 'mcp_name_missing';
     }
     return null;
 }
 
 export default {
+    methodSpec: methodSpec,
+    claimsModern: claimsModern,
+    requestedVersion: requestedVersion,
     classifyMessage: classifyMessage,
+    decodedHeader: decodedHeader,
     checkMcpHeaders: checkMcpHeaders
 };

@@ -50,21 +50,26 @@ function upstreamHeaders(r) {
     }
 }
 
+/* Release a session binding the backend no longer knows (only the owner's). */
+function release(sid, subject) {
+    if (sid === undefined || sid === null) {
+        return;
+    }
+    try {
+        if (ngx.shared.mcpsec_sessions.get('s:' + sid) === subject) {
+            ngx.shared.mcpsec_sessions.delete('s:' + sid);
+        }
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: session release failed: ' + e.message);
+    }
+}
+
 /* js_content for "error_page 404 = @mcpsec_session_gone" on @mcpsec_upstream: the
  * backend does not know the session (it restarted, or the session ended) and
  * said 404. Release the binding so it no longer counts against the subject's
  * session cap, and answer 404 so the client starts a new session. */
 function sessionGone(r) {
-    var sid = r.headersIn['Mcp-Session-Id'];
-    if (sid !== undefined) {
-        try {
-            if (ngx.shared.mcpsec_sessions.get('s:' + sid) === r.variables.mcpsec_subject) {
-                ngx.shared.mcpsec_sessions.delete('s:' + sid);
-            }
-        } catch (e) {
-            ngx.log(ngx.ERR, 'mcpsec: session release failed: ' + e.message);
-        }
-    }
+    release(r.headersIn['Mcp-Session-Id'], r.variables.mcpsec_subject);
     setVar(r, 'mcpsec_reason', 'session_expired');
     r.headersOut['Content-Type'] = 'application/json';
     r.return(404, rpcError(null, 404, MESSAGES[404]));
@@ -74,6 +79,7 @@ export default {
     SESSION_ID_RE: SESSION_ID_RE,
     PENDING_SESSION_MS: PENDING_SESSION_MS,
     countSessions: countSessions,
+    release: release,
     upstreamHeaders: upstreamHeaders,
     sessionGone: sessionGone
 };

@@ -18,11 +18,12 @@ function includes(arr, v) {
     return false;
 }
 
-/* Join by index, for the same reason. */
-function joinList(arr) {
+/* Join by index, for the same reason (default separator ','). */
+function joinList(arr, sep) {
+    var s = sep === undefined ? ',' : sep;
     var out = '';
     for (var i = 0; i < arr.length; i++) {
-        out += (i > 0 ? ',' : '') + String(arr[i]);
+        out += (i > 0 ? s : '') + String(arr[i]);
     }
     return out;
 }
