@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import gzip
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -172,6 +173,166 @@ def role_cases(gw: Gateway, reader: str, admin: str) -> None:
     r = gw.case(f"\\u-escaped tool name \\u0065cho as reader {reader} (is echo)",
                 gw.post(reader, escaped_echo, sid=gw.session(reader)), 200)
     assert "decoded" in r.text
+
+
+def json_or_sse(r: httpx.Response) -> dict:
+    """The JSON-RPC response in an answer, JSON or an SSE stream (its response event)."""
+    if r.headers.get("content-type", "").startswith("text/event-stream"):
+        msgs = [json.loads(line[5:].strip()) for line in r.text.splitlines() if line.startswith("data:")]
+        answers = [m for m in msgs if "result" in m or "error" in m]
+        return answers[0] if len(answers) == 1 else {}
+    try:
+        return r.json()
+    except ValueError:
+        return {}
+
+
+def rpc_code(r: httpx.Response):
+    return (json_or_sse(r).get("error") or {}).get("code")
+
+
+def count_processes(host, pattern: str) -> int:
+    out = host.run(f"pgrep -fc -- {pattern} || true")
+    return int(out.stdout.strip() or 0)
+
+
+def method_cases(gw: Gateway, reader: str, noroles: str, admin: str) -> None:
+    """Issue 12: authorization over every method (one verify line per case)."""
+    refilled()
+    init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                              "clientInfo": {"name": "probe", "version": "1"}})
+    r = gw.case(f"methods: {noroles} (roles grant nothing) initialize", gw.post(noroles, init), 403)
+    assert 'error="insufficient_scope"' in r.headers.get("www-authenticate", "") and r.json()["id"] == 1
+    sid, asid = gw.session(reader), gw.session(admin)
+    with gw.client() as c:
+        r = gw.case(f"methods: {reader} resources/list (filtered)", gw.post(reader, rpc("resources/list", {}), sid=sid, client=c), 200)
+        uris = [x["uri"] for x in json_or_sse(r)["result"]["resources"]]
+        show(f"{gw.label}methods: {reader} sees resources", ", ".join(uris))
+        assert uris and all(u.startswith("demo://resource/static/document/") for u in uris)
+        r = gw.case(f"methods: {admin} resources/list (everything)", gw.post(admin, rpc("resources/list", {}), sid=asid, client=c), 200)
+        assert any(not x["uri"].startswith("demo://resource/static/document/")
+                   for x in json_or_sse(r)["result"]["resources"]) or len(json_or_sse(r)["result"]["resources"]) >= len(uris)
+        r = gw.case(f"methods: {reader} resources/templates/list (filtered)",
+                    gw.post(reader, rpc("resources/templates/list", {}), sid=sid, client=c), 200)
+        show(f"{gw.label}methods: {reader} sees templates",
+             ", ".join(x["uriTemplate"] for x in json_or_sse(r)["result"]["resourceTemplates"]) or "(none)")
+        assert not json_or_sse(r)["result"]["resourceTemplates"]
+        r = gw.case(f"methods: {reader} prompts/list (filtered)", gw.post(reader, rpc("prompts/list", {}), sid=sid, client=c), 200)
+        names = [x["name"] for x in json_or_sse(r)["result"]["prompts"]]
+        show(f"{gw.label}methods: {reader} sees prompts", ", ".join(names))
+        assert names == ["simple-prompt"]
+        doc = uris[0]
+        r = gw.case(f"methods: {reader} resources/read {doc} (pattern allows)",
+                    gw.post(reader, rpc("resources/read", {"uri": doc}), sid=sid, client=c), 200)
+        assert json_or_sse(r)["result"]["contents"]
+        r = gw.case(f"methods: {reader} resources/read demo://resource/dynamic/text/1 (pattern denies)",
+                    gw.post(reader, rpc("resources/read", {"uri": "demo://resource/dynamic/text/1"}, 7), sid=sid, client=c), 403)
+        assert r.json()["id"] == 7 and 'error="insufficient_scope"' in r.headers.get("www-authenticate", "")
+        gw.case(f"methods: {reader} resources/subscribe outside the patterns",
+                gw.post(reader, rpc("resources/subscribe", {"uri": "demo://resource/dynamic/text/1"}), sid=sid, client=c), 403)
+        r = gw.case(f"methods: {reader} prompts/get simple-prompt",
+                    gw.post(reader, rpc("prompts/get", {"name": "simple-prompt"}), sid=sid, client=c), 200)
+        assert json_or_sse(r)["result"]["messages"]
+        gw.case(f"methods: {reader} prompts/get args-prompt (not in the role)",
+                gw.post(reader, rpc("prompts/get", {"name": "args-prompt", "arguments": {"city": "x"}}), sid=sid, client=c), 403)
+        r = gw.case(f"methods: {reader} completion/complete ref to denied prompt completable-prompt",
+                    gw.post(reader, rpc("completion/complete", {"ref": {"type": "ref/prompt", "name": "completable-prompt"},
+                                                                "argument": {"name": "department", "value": "E"}}, 9),
+                            sid=sid, client=c), 403)
+        assert r.json()["id"] == 9
+        gw.case(f"methods: {admin} completion/complete ref to completable-prompt",
+                gw.post(admin, rpc("completion/complete", {"ref": {"type": "ref/prompt", "name": "completable-prompt"},
+                                                           "argument": {"name": "department", "value": "E"}}), sid=asid, client=c), 200)
+        r = gw.case(f"methods: {reader} unknown method tools/delete (never forwarded)",
+                    gw.post(reader, rpc("tools/delete", {"name": "echo"}, 11), sid=sid, client=c), 400)
+        assert rpc_code(r) == -32601 and r.json()["id"] == 11
+        gw.case(f"methods: {reader} logging/setLevel in own session",
+                gw.post(reader, rpc("logging/setLevel", {"level": "error"}), sid=sid, client=c), 200)
+        gw.case(f"methods: {reader} sends a client response (sampling answer) into {admin}'s session",
+                gw.post(reader, {"jsonrpc": "2.0", "id": 0, "result": {"role": "assistant", "model": "m",
+                                                                        "content": {"type": "text", "text": "x"}}},
+                        sid=asid, client=c), 404)
+        gw.case(f"methods: {reader} notification without a session",
+                gw.post(reader, rpc("notifications/initialized", None, None), client=c), 400)
+        gw.case(f"methods: {reader} tasks/list outside a session", gw.post(reader, rpc("tasks/list", {}), client=c), 400)
+
+
+def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-server-everything") -> None:
+    """Issue 12: 2026-07-28 requests get the same checks and never start a server process:
+    a burst from one subject runs no more server processes than its cap (counted with
+    pgrep on the host while the burst runs), and a subject at its cap is not admitted."""
+    refilled()
+
+    def modern_call(i: int, name: str = "echo") -> tuple[dict, dict]:
+        body = rpc("tools/call", {"name": name, "arguments": {"message": f"m{i}"},
+                                  "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                            "io.modelcontextprotocol/clientCapabilities": {}}}, 1000 + i)
+        return body, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
+
+    body, extra = modern_call(0)
+    r = gw.post(user, body, extra=extra)
+    data = (r.json().get("error") or {}).get("data") or {}
+    show(f"{gw.label}2026-07-28: tools/call echo", f"{r.status_code} code {rpc_code(r)} supported {data.get('supported')}")
+    assert r.status_code == 400 and rpc_code(r) == -32022 and "2025-11-25" in data["supported"]
+    body, extra = modern_call(1)
+    extra.pop("Mcp-Method")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: without Mcp-Method", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(2, "get-env")
+    extra["Mcp-Name"] = "echo"
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: Mcp-Name echo for a get-env body", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(3, "get-env")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: tools/call get-env (denied to the role)", r.status_code)
+    assert r.status_code == 403
+
+    # a burst of 25 concurrent stateless calls while the host's server processes are counted
+    before = count_processes(host, process)
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], count_processes(host, process))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with gw.client() as c, concurrent.futures.ThreadPoolExecutor(max_workers=25) as pool:
+            calls = [modern_call(10 + i) for i in range(25)]
+            statuses = list(pool.map(lambda bx: (lambda r: (r.status_code, rpc_code(r)))(
+                gw.post(user, bx[0], extra=bx[1], client=c)), calls))
+        time.sleep(0.5)
+    finally:
+        done.set()
+        sampler.join()
+    show(f"{gw.label}2026-07-28: burst of 25 from {user}: server processes before {before}, peak {peak[0]} (cap {cap})",
+         f"{sorted(set(statuses))}")
+    assert peak[0] <= before and all(s in ((400, -32022), (429, None)) for s in statuses), (before, peak, statuses)
+
+    # the subject at its session cap: one more stateless call is not admitted either
+    opened = []
+    for i in range(cap + 1):
+        r = gw.post(user, rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                                             "clientInfo": {"name": "cap", "version": "1"}}, 2000 + i))
+        if r.status_code != 200:
+            break
+        opened.append(r.headers["mcp-session-id"])
+    show(f"{gw.label}2026-07-28: {user} at its session cap after {len(opened)} new sessions", f"{r.status_code} {reason_of(r)}")
+    assert r.status_code == 429 and reason_of(r) == "session_cap"
+    before = count_processes(host, process)
+    body, extra = modern_call(99)
+    r = gw.post(user, body, extra=extra)
+    after = count_processes(host, process)
+    show(f"{gw.label}2026-07-28: call from {user} at its cap", f"{r.status_code} code {rpc_code(r)}, processes {before} -> {after}")
+    assert r.status_code == 400 and rpc_code(r) == -32022 and after <= before
+    with gw.client() as c:
+        for sid_ in opened:      # end them: the next cases need the slots
+            c.delete(gw.url, headers={**gw.credentials[user], "Mcp-Session-Id": sid_})
 
 
 def session_cases(gw: Gateway, owner: str, other: str) -> None:

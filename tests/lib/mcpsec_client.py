@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 
@@ -76,6 +76,16 @@ async def round_trip(url: str, *, calls: list[tuple[str, dict[str, Any]]] | None
                         "text": _result_text(result),
                     })
                 return trip
+
+
+async def auto_round_trip(url: str, *, basic: tuple[str, str] | None = None, bearer: str | None = None,
+                          ca_file: str | None = None) -> tuple[str, list[str]]:
+    """The SDK's default connect (mode="auto": a 2026-07-28 server/discover probe, falling
+    back to initialize): the protocol version it settled on, and the tools it lists."""
+    async with http_client(basic=basic, bearer=bearer, ca_file=ca_file) as client:
+        async with Client(streamable_http_client(url, http_client=client), mode="auto") as mcp:
+            listed = await mcp.list_tools()
+            return str(mcp.protocol_version), sorted(t.name for t in listed.tools)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -659,10 +659,34 @@ def bearer_cases():
     report('repeated Authorization refused', r.status in (400, 401), r)
     if r.status == 400 and not is_rpc_error(r):
         MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
+    policy_version_cases()
     dsid = upstream_restart_cases()
     flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     audit_cases(list(SECRETS['tokens'].values()))
+
+
+def policy_version_cases():
+    """njs reads njs_policy version 2 only: another version refuses every request (fail closed)."""
+    path = '/etc/nginx/mcpsec/policy.json'
+    good = open(path).read()
+    for version in (1, 3, None):
+        doc = json.loads(good)
+        if version is None:
+            del doc['version']
+        else:
+            doc['version'] = version
+        with open(path, 'w') as f:
+            json.dump(doc, f)
+        sh('nginx -s reload; sleep 0.5')
+        r = post('alice', rpc('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},
+                                             'clientInfo': {'name': 't', 'version': '1'}}))
+        report('policy.json version %s: every request refused (500 policy_version)' % version,
+               r.status == 500 and reason_of(r).endswith('policy_version'), r)
+    with open(path, 'w') as f:
+        f.write(good)
+    sh('nginx -s reload; sleep 0.5')
+    report('policy.json version 2 again: served', initialize('alice')[0].status == 200)
 
 
 def upstream_restart_cases():

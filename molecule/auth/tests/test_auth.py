@@ -14,7 +14,8 @@ import mcpsec_client
 import playbook_run
 
 SECRETS = playbook_run.ROOT / ".cache" / "auth"
-USERS = ("alice", "bob", "carol")
+USERS = ("alice", "bob", "carol", "dave")
+SESSION_CAP = 6
 HOSTS = {
     "mcpsec-auth-basic": {"mode": "basic", "port": 27443},
     "mcpsec-auth-bearer": {"mode": "bearer", "port": 29443},
@@ -82,6 +83,34 @@ def test_authentication_failures_are_401_with_challenge(target):
             assert r.status_code == 401 and "resource_metadata=" in challenge, (r.status_code, r.headers)
 
 
+def test_reader_lists_exactly_its_tools_with_the_real_client(target):
+    mode, gw = target
+    kw = {"basic": ("bob", secret(mode, "bob"))} if mode == "basic" else {"bearer": secret(mode, "bob")}
+    trip = asyncio.run(mcpsec_client.round_trip(gw.url, calls=[], ca_file=gw.ca_file, **kw))
+    enf.show(f"{gw.label}real MCP client as bob (reader): tools/list", ", ".join(trip.tools))
+    assert trip.tools == ["echo", "get-sum"]
+
+
+def test_real_client_in_auto_mode_falls_back_to_a_session(target):
+    """The SDK's default mode probes 2026-07-28 (server/discover); the gateway's -32022
+    sends it to the initialize handshake."""
+    mode, gw = target
+    kw = {"basic": ("alice", secret(mode, "alice"))} if mode == "basic" else {"bearer": secret(mode, "alice")}
+    version, tools = asyncio.run(mcpsec_client.auto_round_trip(gw.url, ca_file=gw.ca_file, **kw))
+    enf.show(f"{gw.label}real MCP client, mode=auto: negotiated {version}, {len(tools)} tools", "ok")
+    assert version == "2025-11-25" and "echo" in tools
+
+
+def test_every_method_is_authorised(target):
+    _mode, gw = target
+    enf.method_cases(gw, reader="bob", noroles="carol", admin="alice")
+
+
+def test_2026_07_28_requests_start_no_server_process(host, target):
+    _mode, gw = target
+    enf.modern_cases(gw, host, "bob", SESSION_CAP)
+
+
 def test_fail_closed_bodies(target):
     _mode, gw = target
     enf.body_cases(gw, "alice")
@@ -99,14 +128,14 @@ def test_session_bound_to_its_subject(target):
 
 def test_per_tool_limit(target):
     _mode, gw = target
-    enf.tool_limit_cases(gw, "alice", "carol")
+    enf.tool_limit_cases(gw, "alice", "dave")
 
 
 def test_per_user_and_per_ip_bursts(host, target):
     _mode, gw = target
-    enf.burst_cases(gw, noisy="bob", quiet="alice", crowd=["alice", "bob", "carol"],
+    enf.burst_cases(gw, noisy="bob", quiet="alice", crowd=["alice", "bob", "dave"],
                     per_user_burst=40, per_ip_each=8)
-    enf.other_address_unaffected(gw, host, "carol")
+    enf.other_address_unaffected(gw, host, "dave")
 
 
 def test_audit_log(host, target):

@@ -19,7 +19,8 @@ URL = "https://localhost:30443/mcp"
 ISSUER = "https://127.0.0.1:9443"
 AUDIENCE = URL
 IDP_DIR = "/opt/mcpsec-idp"
-ROLES = {"alice": ["admin"], "bob": ["reader"], "carol": ["admin"]}
+ROLES = {"alice": ["admin"], "bob": ["reader"], "carol": [], "dave": ["admin"]}
+SESSION_CAP = 6
 ATTACKS = [
     ("expired", {"exp_in": -3600}),
     ("not yet valid (nbf in 1 h)", {"nbf_in": 3600}),
@@ -35,8 +36,10 @@ ATTACKS = [
 ]
 
 
-def mint(host, spec: dict, sub: str = "bob", roles: list | None = None) -> str:
+def mint(host, spec: dict, sub: str = "bob", roles: list | None = None, scope: str | None = "openid mcp:tools") -> str:
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "roles": roles if roles is not None else ["reader"]}
+    if scope is not None:
+        claims["scope"] = scope
     claims.update(spec.get("claims", {}))
     spec = dict(spec, claims=claims)
     out = host.run(f"node {IDP_DIR}/mint.js {IDP_DIR}/keys.json {shlex.quote(json.dumps(spec))}")
@@ -46,11 +49,13 @@ def mint(host, spec: dict, sub: str = "bob", roles: list | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def tokens(host):
-    """Valid tokens per user: alice RS256 admin, bob ES256 reader, carol RS256 admin."""
+    """Valid tokens per user: alice RS256 admin, bob ES256 reader, carol RS256 with no role,
+    dave RS256 admin; every one carries the required scope mcp:tools."""
     return {
         "alice": mint(host, {"alg": "RS256"}, "alice", ROLES["alice"]),
         "bob": mint(host, {"alg": "ES256"}, "bob", ROLES["bob"]),
         "carol": mint(host, {"alg": "RS256"}, "carol", ROLES["carol"]),
+        "dave": mint(host, {"alg": "RS256"}, "dave", ROLES["dave"]),
     }
 
 
@@ -124,6 +129,39 @@ def test_no_token_is_401_with_challenge(gw):
     assert r.status_code == 401 and "resource_metadata=" in challenge and 'scope="mcp:tools"' in challenge
 
 
+def test_token_without_the_required_scope_is_403(host, gw):
+    token = mint(host, {"alg": "RS256"}, "erin", ["admin"], scope="openid")
+    init = enf.rpc("initialize", {"protocolVersion": enf.PROTOCOL_VERSION, "capabilities": {},
+                                  "clientInfo": {"name": "probe", "version": "1"}})
+    r = gw.post(None, init, extra={"Authorization": f"Bearer {token}"})
+    challenge = r.headers.get("www-authenticate", "")
+    enf.show("oidc: token without the required scope mcp:tools (roles admin)", f"{r.status_code} {challenge}")
+    assert r.status_code == 403 and 'error="insufficient_scope"' in challenge and 'scope="mcp:tools"' in challenge
+    assert r.json()["id"] == 1
+
+
+def test_scope_grants_a_role(host, gw):
+    token = mint(host, {"alg": "ES256"}, "frank", [], scope="mcp:tools mcp:admin")
+    trip = asyncio.run(mcpsec_client.round_trip(URL, calls=[("get-env", {})], bearer=token, ca_file=gw.ca_file))
+    enf.show(f"oidc: scope mcp:admin grants admin (no roles claim): {len(trip.tools)} tools, get-env",
+             "error" if trip.results[0]["is_error"] else "ok")
+    assert not trip.results[0]["is_error"] and "get-env" in trip.tools
+
+
+def test_reader_lists_exactly_its_tools_with_the_real_client(gw, tokens):
+    trip = asyncio.run(mcpsec_client.round_trip(URL, calls=[], bearer=tokens["bob"], ca_file=gw.ca_file))
+    enf.show("oidc: real MCP client as bob (reader): tools/list", ", ".join(trip.tools))
+    assert trip.tools == ["echo", "get-sum"]
+
+
+def test_every_method_is_authorised(gw):
+    enf.method_cases(gw, reader="bob", noroles="carol", admin="alice")
+
+
+def test_2026_07_28_requests_start_no_server_process(host, gw):
+    enf.modern_cases(gw, host, "bob", SESSION_CAP)
+
+
 def test_fail_closed_bodies(gw):
     enf.body_cases(gw, "alice")
 
@@ -137,13 +175,13 @@ def test_session_bound_to_its_subject(gw):
 
 
 def test_per_tool_limit(gw):
-    enf.tool_limit_cases(gw, "alice", "carol")
+    enf.tool_limit_cases(gw, "alice", "dave")
 
 
 def test_per_user_and_per_ip_bursts(host, gw):
-    enf.burst_cases(gw, noisy="bob", quiet="alice", crowd=["alice", "bob", "carol"],
+    enf.burst_cases(gw, noisy="bob", quiet="alice", crowd=["alice", "bob", "dave"],
                     per_user_burst=40, per_ip_each=8)
-    enf.other_address_unaffected(gw, host, "carol")
+    enf.other_address_unaffected(gw, host, "dave")
 
 
 def test_audit_log(host, gw, tokens):

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs inside the container of bench/compare.sh. Usage: compare_inner.sh <src-dir> <baseline-dir>.
+set -u
+SRC=$1
+BASE=$2
+EXTRA_PACKAGES=wrk
+# shellcheck source=tests/njs/setup.sh
+. "$SRC/tests/njs/setup.sh"
+# shellcheck source=bench/wrk_lib.sh
+. "$SRC/bench/wrk_lib.sh"
+
+# The trivial upstream and the njs floor, as in bench/inner.sh.
+cat >/etc/nginx/conf.d/bench-upstream.conf <<'CONF'
+server {
+    listen 127.0.0.1:8000;
+    access_log off;
+    location / {
+        add_header Mcp-Session-Id bench-session-0001 always;
+        default_type application/json;
+        return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
+    }
+}
+js_import bench_floor from /opt/mcpsec-bench/floor.js;
+server {
+    listen 127.0.0.1:8091;
+    access_log off;
+    location = /mcp { js_content bench_floor.handle; }
+    location @floor_upstream {
+        proxy_pass http://mcpsec_backend;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+    }
+}
+CONF
+mkdir -p /opt/mcpsec-bench
+printf '%s\n' 'function handle(r) {' "    r.internalRedirect('@floor_upstream');" '}' 'export default {handle: handle};' \
+  >/opt/mcpsec-bench/floor.js
+cat >/tmp/call.lua <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+local sid = os.getenv("BENCH_SID")
+if sid and sid ~= "" then wrk.headers["Mcp-Session-Id"] = sid end
+LUA
+
+once() {   # url auth sid -> "p50us p99us req/s non2xx"
+  local out
+  out=$(BENCH_AUTH="$2" BENCH_SID="$3" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s /tmp/call.lua "$1" 2>&1)
+  printf '%s %s %s %s\n' "$(us "$(awk '$1=="50%"{print $2}' <<<"$out")")" "$(us "$(awk '$1=="99%"{print $2}' <<<"$out")")" \
+    "$(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out")" "$(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
+}
+
+start_tree() {   # tree-dir: render it (its own render.py and policy plugin) and start nginx
+  nginx -s stop >/dev/null 2>&1; sleep 0.5
+  MCPSEC_BENCH=1 python3 "$1/tests/njs/render.py" "$1" bearer "$FX" >/dev/null || die "render $1"
+  nginx -t -q || die "nginx -t ($1)"
+  nginx; sleep 0.3
+  local hdr=/root/mcpsec-bench-auth.hdr
+  AUTH="Bearer $(python3 -c 'import json;print(json.load(open("/opt/mcpsec-test/secrets-bearer.json"))["tokens"]["alice"])')"
+  (umask 077 && printf 'Authorization: %s\n' "$AUTH" >"$hdr")
+  curl -s -o /dev/null -X POST http://127.0.0.1:8080/mcp -H @"$hdr" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' \
+    --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+  rm -f "$hdr"
+}
+
+declare -A rows
+for round in $(seq 1 "$ROUNDS"); do
+  for tree in base src; do
+    dir=$BASE; [ "$tree" = src ] && dir=$SRC
+    start_tree "$dir"
+    rows[$tree-floor]+="$(once http://127.0.0.1:8091/mcp "" "")"$'\n'
+    rows[$tree-gw]+="$(once http://127.0.0.1:8080/mcp "$AUTH" bench-session-0001)"$'\n'
+  done
+  printf 'round %s of %s done\n' "$round" "$ROUNDS" >&2
+done
+nginx -s stop >/dev/null 2>&1
+
+row() {   # label key
+  local data=${rows[$2]}
+  printf '| %s | %.2f ms | %.2f ms | %s | %s | %s |\n' "$1" \
+    "$(awk 'NF{print $1}' <<<"$data" | median | awk '{print $1/1000}')" \
+    "$(awk 'NF{print $2}' <<<"$data" | median | awk '{print $1/1000}')" \
+    "$(awk 'NF{print $3}' <<<"$data" | median)" "$(awk 'NF{s+=$4} END {print s+0}' <<<"$data")" \
+    "$(awk 'NF{printf "%s%s", (n++?" ":""), $3}' <<<"$data")"
+}
+printf '\n%s, %s CPUs, wrk %s connections / %s threads, %s per run, %s alternations (median)\n\n' \
+  "$(nginx -v 2>&1)" "$(nproc)" "$CONNS" "$THREADS" "$DURATION" "$ROUNDS"
+echo '| tree, path (bearer, tools/call echo, one session) | p50 | p99 | req/s | non-2xx | req/s each round |'
+echo '| --- | --- | --- | --- | --- | --- |'
+row "before the split ($BASELINE): njs floor" base-floor
+row "before the split ($BASELINE): gateway" base-gw
+row "modules (this tree): njs floor" src-floor
+row "modules (this tree): gateway" src-gw
