@@ -9,44 +9,8 @@ EXTRA_PACKAGES=wrk
 # shellcheck source=bench/wrk_lib.sh
 . "$SRC/bench/wrk_lib.sh"
 
-# The trivial upstream and the njs floor, as in bench/inner.sh.
-cat >/etc/nginx/conf.d/bench-upstream.conf <<'CONF'
-server {
-    listen 127.0.0.1:8000;
-    access_log off;
-    location / {
-        add_header Mcp-Session-Id bench-session-0001 always;
-        default_type application/json;
-        return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}]}}';
-    }
-}
-js_import bench_floor from /opt/mcpsec-bench/floor.js;
-server {
-    listen 127.0.0.1:8091;
-    access_log off;
-    location = /mcp { js_content bench_floor.handle; }
-    location @floor_upstream {
-        proxy_pass http://mcpsec_backend;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-    }
-}
-CONF
-mkdir -p /opt/mcpsec-bench
-printf '%s\n' 'function handle(r) {' "    r.internalRedirect('@floor_upstream');" '}' 'export default {handle: handle};' \
-  >/opt/mcpsec-bench/floor.js
-cat >/tmp/call.lua <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
-local auth = os.getenv("BENCH_AUTH")
-if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
-local sid = os.getenv("BENCH_SID")
-if sid and sid ~= "" then wrk.headers["Mcp-Session-Id"] = sid end
-LUA
+# shellcheck source=bench/njs_fixture.sh
+. "$SRC/bench/njs_fixture.sh"
 
 once() {   # url auth sid -> "p50us p99us req/s non2xx"
   local out
