@@ -477,6 +477,11 @@ eq('htpasswdEntry: empty file', m.htpasswdEntry('', basicHdr('bob:pw')), null);
 
 /* ---- responses ---- */
 eq('rpcError: carries id', JSON.parse(m.rpcError(7, 403, 'x')), {jsonrpc: '2.0', id: 7, error: {code: -32003, message: 'x'}});
+var SPOL = {resource_metadata_url: 'https://mcp.test/.well-known/oauth-protected-resource', scope: 'mcp:tools mcp:admin',
+            oidc: {required_scopes: ['mcp:tools'], scope_roles: {'mcp:admin': ['admin']}}};
+eq('bearerChallenge: names the required scopes, not those that grant roles', m.bearerChallenge(SPOL, null).indexOf('scope="mcp:tools"') > 0, true);
+SPOL.oidc.required_scopes = [];
+eq('bearerChallenge: no required scope: every advertised one', m.bearerChallenge(SPOL, null).indexOf('scope="mcp:tools mcp:admin"') > 0, true);
 eq('bearerChallenge: scope override', m.bearerChallenge(POLICY, 'insufficient_scope', 'a b').indexOf('scope="a b"') > 0, true);
 eq('bearerChallenge: plain', m.bearerChallenge(POLICY, null),
    'Bearer resource_metadata="https://mcp.test/.well-known/oauth-protected-resource", scope="mcp:tools"');

@@ -6,6 +6,7 @@ import util from 'util.js';
 
 var hasOwn = util.hasOwn;
 var clip = util.clip;
+var joinList = util.joinList;
 
 var RPC_CODES = {400: -32600, 401: -32001, 403: -32003, 404: -32001, 405: -32600, 413: -32600,
                  429: -32029, 500: -32603, 502: -32603, 503: -32603, 504: -32603};
@@ -20,15 +21,24 @@ function quoteParam(s) {
     return '"' + String(s).replace(/["\\]/g, '') + '"';
 }
 
-/* `scope` names the scopes needed (a missing required scope); default the
- * policy's scopes_supported. */
+/* The scopes a client should ask for: the required ones when the policy has
+ * any (least privilege: never the scopes that grant extra roles), else every
+ * advertised scope. */
+function challengeScope(policy) {
+    if (policy.oidc !== null && policy.oidc.required_scopes.length > 0) {
+        return joinList(policy.oidc.required_scopes, ' ');
+    }
+    return policy.scope;
+}
+
+/* `scope` overrides the scopes named (challengeScope by default). */
 function bearerChallenge(policy, error, scope) {
     var c = 'Bearer ';
     if (error) {
         c += 'error=' + quoteParam(error) + ', ';
     }
     c += 'resource_metadata=' + quoteParam(policy.resource_metadata_url);
-    var s = scope ? scope : policy.scope;
+    var s = scope ? scope : challengeScope(policy);
     if (s) {
         c += ', scope=' + quoteParam(s);
     }
