@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs inside the container of bench/compare.sh. Usage: compare_inner.sh <src-dir> <baseline-dir>.
+# Runs inside the container of bench/compare.sh.
+# Usage: compare_inner.sh <src-dir> <baseline-dir> [<tree-dir>, default src-dir].
 set -u
 SRC=$1
 BASE=$2
+TREE=${3:-$1}
 EXTRA_PACKAGES=wrk
 # shellcheck source=tests/njs/setup.sh
 . "$SRC/tests/njs/setup.sh"
@@ -36,7 +38,7 @@ start_tree() {   # tree-dir: render it (its own render.py and policy plugin) and
 declare -A rows
 for round in $(seq 1 "$ROUNDS"); do
   for tree in base src; do
-    dir=$BASE; [ "$tree" = src ] && dir=$SRC
+    dir=$BASE; [ "$tree" = src ] && dir=$TREE
     start_tree "$dir"
     rows[$tree-floor]+="$(once http://127.0.0.1:8091/mcp "" "")"$'\n'
     rows[$tree-gw]+="$(once http://127.0.0.1:8080/mcp "$AUTH" bench-session-0001)"$'\n'
@@ -57,7 +59,7 @@ printf '\n%s, %s CPUs, wrk %s connections / %s threads, %s per run, %s alternati
   "$(nginx -v 2>&1)" "$(nproc)" "$CONNS" "$THREADS" "$DURATION" "$ROUNDS"
 echo '| tree, path (bearer, tools/call echo, one session) | p50 | p99 | req/s | non-2xx | req/s each round |'
 echo '| --- | --- | --- | --- | --- | --- |'
-row "before the split ($BASELINE): njs floor" base-floor
-row "before the split ($BASELINE): gateway" base-gw
-row "modules (this tree): njs floor" src-floor
-row "modules (this tree): gateway" src-gw
+row "baseline $BASELINE: njs floor" base-floor
+row "baseline $BASELINE: gateway" base-gw
+row "${LABEL:-this tree}: njs floor" src-floor
+row "${LABEL:-this tree}: gateway" src-gw

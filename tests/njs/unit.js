@@ -287,7 +287,7 @@ eq('classifyMessage: notification with an id', cls('{"jsonrpc":"2.0","id":2,"met
 eq('classifyMessage: ping as notification', cls('{"jsonrpc":"2.0","method":"ping"}').reason, 'id_required');
 
 /* ---- 2026-07-28 envelope ---- */
-var MODERN = ['2026-07-28'];
+var MODERN = '2026-07-28';
 eq('claimsModern: envelope', m.claimsModern({_meta: {'io.modelcontextprotocol/protocolVersion': '2026-07-28'}}, undefined, MODERN), true);
 eq('claimsModern: envelope with any value', m.claimsModern({_meta: {'io.modelcontextprotocol/protocolVersion': 5}}, undefined, MODERN), true);
 eq('claimsModern: header only', m.claimsModern(null, '2026-07-28', MODERN), true);

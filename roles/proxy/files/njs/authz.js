@@ -59,16 +59,27 @@ function globMatch(pattern, s) {
     return true;
 }
 
-/* The role fields of a target kind. */
-var FIELDS = {tool: ['tools_all', 'tools'], resource: ['resources_all', 'resources'],
-              prompt: ['prompts_all', 'prompts']};
+/* The role fields of a target kind: [its "all" flag, its list], or null.
+ * (Switches, not top-level tables: njs reruns each module's top level per request.) */
+function fieldsOf(target) {
+    switch (target) {
+    case 'tool':
+        return ['tools_all', 'tools'];
+    case 'resource':
+        return ['resources_all', 'resources'];
+    case 'prompt':
+        return ['prompts_all', 'prompts'];
+    default:
+        return null;
+    }
+}
 
 /* May any of `roles` act on `name` of kind `target` ('tool' | 'resource' | 'prompt')? */
 function allowed(policy, roles, target, name) {
-    if (typeof name !== 'string' || !hasOwn(FIELDS, target)) {
+    var f = fieldsOf(target);
+    if (typeof name !== 'string' || f === null) {
         return false;
     }
-    var f = FIELDS[target];
     for (var i = 0; i < roles.length; i++) {
         if (!hasOwn(policy.roles, roles[i])) {
             continue;
@@ -93,7 +104,7 @@ function toolAllowed(policy, roles, tool) {
 
 /* Do the roles grant every item of a target kind? (no filtering needed) */
 function allowsAll(policy, roles, target) {
-    var f = FIELDS[target][0];
+    var f = fieldsOf(target)[0];
     for (var i = 0; i < roles.length; i++) {
         if (hasOwn(policy.roles, roles[i]) && policy.roles[roles[i]][f] === true) {
             return true;
@@ -120,15 +131,24 @@ function grantsAnything(policy, roles) {
 
 /* The list methods' answers: which array in `result`, which field of an
  * item names it, and which target kind decides. */
-var LISTS = {
-    tools: {key: 'tools', field: 'name', target: 'tool'},
-    resources: {key: 'resources', field: 'uri', target: 'resource'},
-    templates: {key: 'resourceTemplates', field: 'uriTemplate', target: 'resource'},
-    prompts: {key: 'prompts', field: 'name', target: 'prompt'}
-};
+function listSpec(list) {
+    switch (list) {
+    case 'tools':
+        return {key: 'tools', field: 'name', target: 'tool'};
+    case 'resources':
+        return {key: 'resources', field: 'uri', target: 'resource'};
+    case 'templates':
+        return {key: 'resourceTemplates', field: 'uriTemplate', target: 'resource'};
+    case 'prompts':
+        return {key: 'prompts', field: 'name', target: 'prompt'};
+    default:
+        return null;
+    }
+}
 
 function listTarget(list) {
-    return hasOwn(LISTS, list) ? LISTS[list].target : null;
+    var spec = listSpec(list);
+    return spec === null ? null : spec.target;
 }
 
 /* Filter a list method's `result` in place to what the roles allow; every
@@ -136,10 +156,10 @@ function listTarget(list) {
  * the answer is not the list it must be (never passed on unfiltered). A
  * template is shown when a role pattern matches its uriTemplate text. */
 function filterListResult(policy, roles, list, result) {
-    if (!hasOwn(LISTS, list)) {
+    var spec = listSpec(list);
+    if (spec === null) {
         return 'list_unknown';
     }
-    var spec = LISTS[list];
     if (result === null || typeof result !== 'object' || Array.isArray(result) ||
         !Array.isArray(result[spec.key])) {
         return 'list_malformed';

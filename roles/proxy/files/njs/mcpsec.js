@@ -159,8 +159,10 @@ function authenticate(r, policy) {
  * 2026-07-28 (stateless) is answered with -32022 naming these, so that
  * clients fall back to a session (README "Protocol revisions": supergateway
  * 4.0.0 starts a server process for every stateless request). */
-var SESSION_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-var MODERN_VERSIONS = ['2026-07-28'];
+function sessionVersions() {
+    return ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+}
+var MODERN_VERSION = '2026-07-28';
 var UNSUPPORTED_PROTOCOL_VERSION = -32022;
 var HEADER_MISMATCH = -32020;
 var METHOD_NOT_FOUND = -32601;
@@ -338,8 +340,8 @@ function refuseModern(r, info) {
     var requested = rpc.requestedVersion(info.params, r.headersIn['MCP-Protocol-Version']);
     respond.denyRpc(r, 400, 'stateless_unsupported', info.id, UNSUPPORTED_PROTOCOL_VERSION,
                     'Unsupported protocol version: this gateway serves MCP sessions (' +
-                    SESSION_VERSIONS.join(', ') + '); start one with initialize',
-                    {supported: SESSION_VERSIONS, requested: requested === null ? MODERN_VERSIONS[0] : requested});
+                    sessionVersions().join(', ') + '); start one with initialize',
+                    {supported: sessionVersions(), requested: requested === null ? MODERN_VERSION : requested});
 }
 
 /* initialize without a session: the subject's session cap, then a pending
@@ -400,7 +402,7 @@ function enforce(r, policy, a) {
     }
     var modern = info.kind !== 'response' &&
                  (info.spec.modern === true ||
-                  rpc.claimsModern(info.params, r.headersIn['MCP-Protocol-Version'], MODERN_VERSIONS));
+                  rpc.claimsModern(info.params, r.headersIn['MCP-Protocol-Version'], MODERN_VERSION));
     var hErr = checkMcpHeaders(info, r.headersIn['Mcp-Method'], r.headersIn['Mcp-Name'], modern);
     if (hErr !== null) {
         respond.denyRpc(r, 400, hErr, info.id, HEADER_MISMATCH,

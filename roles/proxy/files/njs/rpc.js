@@ -18,42 +18,52 @@ var isPlainObject = util.isPlainObject;
  *           'tools' | 'resources' | 'templates' | 'prompts'
  *   session the message is only valid inside a session the subject owns
  *   modern  a method of the stateless revision only (2026-07-28)
- * Built per request (njs reruns the top level): keep it a flat literal. */
-function methodTable() {
-    return {
-        'initialize': {kind: 'request'},
-        'ping': {kind: 'request'},
-        'tools/list': {kind: 'request', list: 'tools'},
-        'tools/call': {kind: 'request', target: 'tool'},
-        'resources/list': {kind: 'request', list: 'resources'},
-        'resources/templates/list': {kind: 'request', list: 'templates'},
-        'resources/read': {kind: 'request', target: 'resource'},
-        'resources/subscribe': {kind: 'request', target: 'resource', session: true},
-        'resources/unsubscribe': {kind: 'request', target: 'resource', session: true},
-        'prompts/list': {kind: 'request', list: 'prompts'},
-        'prompts/get': {kind: 'request', target: 'prompt'},
-        'completion/complete': {kind: 'request', target: 'ref'},
-        'logging/setLevel': {kind: 'request', session: true},
-        'tasks/get': {kind: 'request', session: true},
-        'tasks/result': {kind: 'request', session: true},
-        'tasks/list': {kind: 'request', session: true},
-        'tasks/cancel': {kind: 'request', session: true},
-        'server/discover': {kind: 'request', modern: true},
-        'subscriptions/listen': {kind: 'request', modern: true},
-        'notifications/initialized': {kind: 'notification', session: true},
-        'notifications/cancelled': {kind: 'notification', session: true},
-        'notifications/progress': {kind: 'notification', session: true},
-        'notifications/roots/list_changed': {kind: 'notification', session: true},
-        'notifications/tasks/status': {kind: 'notification', session: true},
-        'notifications/elicitation/complete': {kind: 'notification', session: true}
-    };
-}
-
-/* The table entry of a method, or null (own properties only: never __proto__). */
+ * A switch, not an object literal: njs runs every module's top level again for
+ * each request, so a table literal would build ~25 objects per request; this
+ * builds the one entry asked for. */
 function methodSpec(method) {
-    var table = methodTable();
-    return typeof method === 'string' && Object.prototype.hasOwnProperty.call(table, method)
-        ? table[method] : null;
+    switch (method) {
+    case 'initialize':
+    case 'ping':
+        return {kind: 'request'};
+    case 'tools/list':
+        return {kind: 'request', list: 'tools'};
+    case 'tools/call':
+        return {kind: 'request', target: 'tool'};
+    case 'resources/list':
+        return {kind: 'request', list: 'resources'};
+    case 'resources/templates/list':
+        return {kind: 'request', list: 'templates'};
+    case 'resources/read':
+        return {kind: 'request', target: 'resource'};
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+        return {kind: 'request', target: 'resource', session: true};
+    case 'prompts/list':
+        return {kind: 'request', list: 'prompts'};
+    case 'prompts/get':
+        return {kind: 'request', target: 'prompt'};
+    case 'completion/complete':
+        return {kind: 'request', target: 'ref'};
+    case 'logging/setLevel':
+    case 'tasks/get':
+    case 'tasks/result':
+    case 'tasks/list':
+    case 'tasks/cancel':
+        return {kind: 'request', session: true};
+    case 'server/discover':
+    case 'subscriptions/listen':
+        return {kind: 'request', modern: true};
+    case 'notifications/initialized':
+    case 'notifications/cancelled':
+    case 'notifications/progress':
+    case 'notifications/roots/list_changed':
+    case 'notifications/tasks/status':
+    case 'notifications/elicitation/complete':
+        return {kind: 'notification', session: true};
+    default:
+        return null;
+    }
 }
 
 /* What a request names as its target, per the table: {target, name} where
@@ -92,19 +102,13 @@ var PROTOCOL_VERSION_META = 'io.modelcontextprotocol/protocolVersion';
  * same test supergateway 4.0.0 routes by (its modern path starts a server
  * process per request, before any session lookup): a per-request envelope in
  * params._meta, or a modern MCP-Protocol-Version header. */
-function claimsModern(params, headerVersion, modernVersions) {
+function claimsModern(params, headerVersion, modernVersion) {
     if (params !== null && isPlainObject(params._meta) &&
         Object.prototype.hasOwnProperty.call(params._meta, PROTOCOL_VERSION_META)) {
         return true;
     }
-    if (typeof headerVersion === 'string') {
-        for (var i = 0; i < modernVersions.length; i++) {
-            if (modernVersions[i] === headerVersion.trim()) {
-                return true;
-            }
-        }
-    }
-    return false;
+    /* the gateway refuses unknown versions before: the only modern one it knows */
+    return typeof headerVersion === 'string' && headerVersion.trim() === modernVersion;
 }
 
 /* The version a stateless request names (envelope first, then the header). */
