@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         auth = authorization(a.mode, a.user, fh.read().strip())
     print(f"[demo] {WHERE[a.client]}:")
     print(render(a.client, name=a.name, url=a.url, auth=auth, ca_file=a.ca_file))
+    if a.client == "vscode":
+        print(f"(VS Code asks for the header value once; enter: {auth})")
     if a.client in ("cursor", "vscode", "claude-code") and a.ca_file:
         print(f"(The gateway's certificate is self-signed: trust {a.ca_file} in the client's "
               "environment, e.g. NODE_EXTRA_CA_CERTS for Node-based clients, or use a certificate "

@@ -157,10 +157,16 @@ def refilled() -> None:
     time.sleep(REFILL_S)
 
 
-def role_cases(gw: Gateway, reader: str, admin: str) -> None:
+def role_cases(gw: Gateway, reader: str, admin: str, step_up: bool = False) -> None:
+    """step_up: the 403 carries the oidc insufficient_scope challenge (no challenge elsewhere:
+    no token with more scope exists in basic or bearer mode)."""
     refilled()
     r = gw.case(f"roles: reader {reader} calls get-env", gw.post(reader, tool_call("get-env"), sid=gw.session(reader)), 403)
-    assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
+    if step_up:
+        assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
+    else:
+        assert "www-authenticate" not in r.headers, r.headers
+    assert 'tool "get-env" is not permitted' in r.json()["error"]["message"], r.text
     gw.case(f"roles: admin {admin} calls get-env", gw.post(admin, tool_call("get-env"), sid=gw.session(admin)), 200)
     gw.case(f"roles: reader {reader} calls echo", gw.post(reader, tool_call("echo", {"message": "hi"}),
                                                           sid=gw.session(reader)), 200)

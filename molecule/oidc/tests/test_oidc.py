@@ -167,7 +167,7 @@ def test_fail_closed_bodies(gw):
 
 
 def test_roles_from_the_token_and_escaped_tool_names(gw):
-    enf.role_cases(gw, reader="bob", admin="alice")
+    enf.role_cases(gw, reader="bob", admin="alice", step_up=True)
 
 
 def test_session_bound_to_its_subject(gw):
