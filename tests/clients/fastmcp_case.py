@@ -21,7 +21,8 @@ async def run(url, ca_file, action, tool):
     async with Client(transport, timeout=60) as client:
         if action == "list":
             tools = await client.list_tools()
-            return True, "%d tools: %s" % (len(tools), ", ".join(sorted(t.name for t in tools)[:4]) + ", ...")
+            names = sorted(t.name for t in tools)
+            return True, "%d tools: %s%s" % (len(names), ", ".join(names[:4]), ", ..." if len(names) > 4 else "")
         result = await client.call_tool(tool, {"message": "hi from fastmcp"} if tool == "echo" else {},
                                         raise_on_error=False)
         text = " ".join(getattr(c, "text", "") for c in result.content)

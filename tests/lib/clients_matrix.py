@@ -176,7 +176,7 @@ def _seen_from_response(resp: dict) -> Seen:
     result = resp["result"]
     if "tools" in result:
         names = sorted(t["name"] for t in result["tools"])
-        return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}, ...")
+        return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}")
     text = " ".join(c.get("text", "") for c in result.get("content", []))
     return Seen(not result.get("isError", False), one_line(text))
 
@@ -210,7 +210,7 @@ def run_inspector(url: str, ca_file: str, case: Case) -> Seen:
             return Seen(True, one_line(out))
         if "tools" in data:
             names = sorted(t["name"] for t in data["tools"])
-            return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}, ...")
+            return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}")
         text = " ".join(c.get("text", "") for c in data.get("content", []))
         return Seen(not data.get("isError", False), one_line(text))
     # A failure is one JSON envelope on stderr: {"error": {"code": ..., "message": ...}}.
@@ -249,7 +249,7 @@ def run_python_sdk(url: str, ca_file: str, case: Case) -> Seen:
                     if case.action == "list":
                         listed = await session.list_tools()
                         names = sorted(t.name for t in listed.tools)
-                        return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}, ...")
+                        return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}")
                     args = {"message": "hi from the Python SDK"} if case.tool == "echo" else {}
                     result = await session.call_tool(case.tool, args)
                     is_error = bool(getattr(result, "is_error", getattr(result, "isError", False)))

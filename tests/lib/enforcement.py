@@ -202,13 +202,19 @@ def count_processes(host, pattern: str) -> int:
     return int(out.stdout.strip() or 0)
 
 
-def method_cases(gw: Gateway, reader: str, noroles: str, admin: str) -> None:
-    """Issue 12: authorization over every method (one verify line per case)."""
+def forbidden_challenge_ok(r: httpx.Response, step_up: bool) -> bool:
+    """A 403's challenge: insufficient_scope in oidc mode (step_up), none in basic/bearer."""
+    challenge = r.headers.get("www-authenticate", "")
+    return 'error="insufficient_scope"' in challenge if step_up else challenge == ""
+
+
+def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bool = False) -> None:
+    """Issue 12: authorization over every method (one verify line per case). step_up: oidc."""
     refilled()
     init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                               "clientInfo": {"name": "probe", "version": "1"}})
     r = gw.case(f"methods: {noroles} (roles grant nothing) initialize", gw.post(noroles, init), 403)
-    assert 'error="insufficient_scope"' in r.headers.get("www-authenticate", "") and r.json()["id"] == 1
+    assert forbidden_challenge_ok(r, step_up) and r.json()["id"] == 1, r.headers
     sid, asid = gw.session(reader), gw.session(admin)
     with gw.client() as c:
         r = gw.case(f"methods: {reader} resources/list (filtered)", gw.post(reader, rpc("resources/list", {}), sid=sid, client=c), 200)
@@ -233,7 +239,7 @@ def method_cases(gw: Gateway, reader: str, noroles: str, admin: str) -> None:
         assert json_or_sse(r)["result"]["contents"]
         r = gw.case(f"methods: {reader} resources/read demo://resource/dynamic/text/1 (pattern denies)",
                     gw.post(reader, rpc("resources/read", {"uri": "demo://resource/dynamic/text/1"}, 7), sid=sid, client=c), 403)
-        assert r.json()["id"] == 7 and 'error="insufficient_scope"' in r.headers.get("www-authenticate", "")
+        assert r.json()["id"] == 7 and forbidden_challenge_ok(r, step_up), r.headers
         gw.case(f"methods: {reader} resources/subscribe outside the patterns",
                 gw.post(reader, rpc("resources/subscribe", {"uri": "demo://resource/dynamic/text/1"}), sid=sid, client=c), 403)
         r = gw.case(f"methods: {reader} prompts/get simple-prompt",
