@@ -500,8 +500,6 @@ eq('forbiddenHeaders: step-up only in oidc', [m.forbiddenHeaders(inMode('basic')
    m.forbiddenHeaders(inMode('oidc'))['WWW-Authenticate'].indexOf('Bearer error="insufficient_scope"') === 0], [null, null, true]);
 eq('unauthorizedMessage: names the mode', m.unauthorizedMessage(inMode('basic'), 'bad_credentials').indexOf(
    'Unauthorized (bad_credentials): this gateway uses HTTP Basic authentication') === 0, true);
-eq('toolDeniedMessage: names the tool, JSON-quoted', m.toolDeniedMessage('a"b'),
-   'Forbidden: tool "a\\"b" is not permitted for this user (not in any of its roles)');
 
 /* ---- JWT / JWK ---- */
 var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));
