@@ -1,6 +1,6 @@
 """One case with fastmcp's client (run with the venv prepare.yml made, .cache/clients/venv).
 
-Usage: python fastmcp_case.py <url> <ca-file> <list|call> [tool]
+Usage: python fastmcp_case.py <url> <ca-file> <list|call|read|prompt> [tool, resource URI or prompt name]
 The Authorization header value comes from the environment (MCPSEC_AUTH), never argv.
 Prints one JSON line {"ok": bool, "message": str}: what the user of the client sees.
 """
@@ -23,6 +23,10 @@ async def run(url, ca_file, action, tool):
             tools = await client.list_tools()
             names = sorted(t.name for t in tools)
             return True, "%d tools: %s%s" % (len(names), ", ".join(names[:4]), ", ..." if len(names) > 4 else "")
+        if action == "read":
+            return True, str(await client.read_resource(tool))[:200]
+        if action == "prompt":
+            return True, str(await client.get_prompt(tool))[:200]
         result = await client.call_tool(tool, {"message": "hi from fastmcp"} if tool == "echo" else {},
                                         raise_on_error=False)
         text = " ".join(getattr(c, "text", "") for c in result.content)

@@ -35,10 +35,10 @@ TIMEOUT = 90
 
 @dataclass
 class Case:
-    name: str          # list tools | allowed tool | denied tool | wrong credentials
+    name: str          # list tools | allowed tool | denied tool | denied resource | denied prompt | wrong credentials
     auth: str          # the Authorization header value the client is configured with
-    action: str        # list | call
-    tool: str | None = None
+    action: str        # list | call | read (a resource) | prompt (prompts/get)
+    tool: str | None = None   # the tool, resource URI or prompt name
 
 
 @dataclass
@@ -158,6 +158,10 @@ def run_mcp_remote(url: str, ca_file: str, case: Case) -> Seen:
             peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
             if case.action == "list":
                 peer.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+            elif case.action == "read":
+                peer.send({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": case.tool}})
+            elif case.action == "prompt":
+                peer.send({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": case.tool}})
             else:
                 args = {"message": "hi from mcp-remote"} if case.tool == "echo" else {}
                 peer.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
@@ -195,6 +199,10 @@ def run_inspector(url: str, ca_file: str, case: Case) -> Seen:
                 "--stored-auth-only"]
         if case.action == "list":
             argv += ["--method", "tools/list"]
+        elif case.action == "read":
+            argv += ["--method", "resources/read", "--uri", case.tool]
+        elif case.action == "prompt":
+            argv += ["--method", "prompts/get", "--prompt-name", case.tool]
         else:
             argv += ["--method", "tools/call", "--tool-name", case.tool]
             if case.tool == "echo":
@@ -250,6 +258,12 @@ def run_python_sdk(url: str, ca_file: str, case: Case) -> Seen:
                         listed = await session.list_tools()
                         names = sorted(t.name for t in listed.tools)
                         return Seen(True, f"{len(names)} tools: {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}")
+                    if case.action == "read":
+                        result = await session.read_resource(case.tool)
+                        return Seen(True, one_line(str(result)[:200]))
+                    if case.action == "prompt":
+                        result = await session.get_prompt(case.tool)
+                        return Seen(True, one_line(str(result)[:200]))
                     args = {"message": "hi from the Python SDK"} if case.tool == "echo" else {}
                     result = await session.call_tool(case.tool, args)
                     is_error = bool(getattr(result, "is_error", getattr(result, "isError", False)))

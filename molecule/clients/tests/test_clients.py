@@ -24,6 +24,8 @@ URL = "https://localhost:47443/mcp"
 SECRETS = playbook_run.ROOT / ".cache" / "clients" / "secrets"
 PAGE_ORIGIN_PORT = 47501        # in allow_origins
 OTHER_ORIGIN_PORT = 47502       # not in allow_origins
+# bob's role grants tools only: any resource or prompt is refused.
+DENIED_RESOURCE = "demo://resource/dynamic/text/1"
 # What the user must read per case, beyond the client's own wording.
 REASON = {
     "basic": ("HTTP Basic authentication", "username", "password"),
@@ -40,7 +42,10 @@ def cases(mode: str) -> list[cm.Case]:
     bob = client_configs.authorization(mode, "bob", secret(mode, "bob"))
     wrong = client_configs.authorization(mode, "alice", "Wr0ng" + secret(mode, "alice")[5:])
     return [cm.Case("list tools", bob, "list"), cm.Case("allowed tool", bob, "call", "echo"),
-            cm.Case("denied tool", bob, "call", "get-env"), cm.Case("wrong credentials", wrong, "call", "echo")]
+            cm.Case("denied tool", bob, "call", "get-env"),
+            cm.Case("denied resource", bob, "read", DENIED_RESOURCE),
+            cm.Case("denied prompt", bob, "prompt", "simple-prompt"),
+            cm.Case("wrong credentials", wrong, "call", "echo")]
 
 
 def check(mode: str, case: str, seen: cm.Seen) -> None:
@@ -53,6 +58,10 @@ def check(mode: str, case: str, seen: cm.Seen) -> None:
         assert seen.ok and "Echo: hi from" in msg, msg
     elif case == "denied tool":
         assert not seen.ok and "get-env" in msg and "is not permitted for this user" in msg, msg
+    elif case == "denied resource":
+        assert not seen.ok and DENIED_RESOURCE in msg and "is not permitted for this user" in msg, msg
+    elif case == "denied prompt":
+        assert not seen.ok and "simple-prompt" in msg and "is not permitted for this user" in msg, msg
     else:
         assert not seen.ok and all(word in msg for word in REASON[mode]), msg
 
