@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: boot a local disposable Debian 13 test
 # host, converge playbooks/site.yml with inventories/demo, run a real MCP client
-# through the gateway, and print a Claude Desktop config that uses mcp-remote.
+# through the gateway, and print a client configuration: Claude Desktop through
+# mcp-remote by default, MCPSEC_CLIENT=claude-code|cursor|vscode for the others.
 #   ./scripts/demo.sh          deploy (again) and show
+#   MCPSEC_CLIENT=cursor ./scripts/demo.sh   ... and print the Cursor configuration
 #   ./scripts/demo.sh destroy  remove the demo host
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,21 +40,8 @@ echo "[demo] a real MCP client (official Python SDK, streamable HTTP) through th
 python tests/lib/mcpsec_client.py --url "$URL" --user alice \
   --password-file .cache/demo/alice-password --ca-file .cache/demo/ca.pem
 
-auth=$(printf 'alice:%s' "$(cat .cache/demo/alice-password)" | base64 -w0)
-cat <<JSON
-
-[demo] Claude Desktop (claude_desktop_config.json), through mcp-remote:
-{
-  "mcpServers": {
-    "mcpsec-demo": {
-      "command": "npx",
-      "args": ["-y", "mcp-remote@0.15.1", "$URL", "--header", "Authorization:\${MCPSEC_AUTH}"],
-      "env": {
-        "MCPSEC_AUTH": "Basic $auth",
-        "NODE_EXTRA_CA_CERTS": "$PWD/.cache/demo/ca.pem"
-      }
-    }
-  }
-}
-(The demo password is in .cache/demo/alice-password; remove the host with ./scripts/demo.sh destroy.)
-JSON
+echo
+# MCPSEC_CLIENT picks the configuration printed: claude-desktop (default), claude-code, cursor, vscode.
+python tests/lib/client_configs.py --client "${MCPSEC_CLIENT:-claude-desktop}" --name mcpsec-demo \
+  --url "$URL" --mode basic --user alice --secret-file .cache/demo/alice-password --ca-file "$PWD/.cache/demo/ca.pem"
+echo "(The demo password is in .cache/demo/alice-password; remove the host with ./scripts/demo.sh destroy.)"

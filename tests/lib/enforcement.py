@@ -157,10 +157,16 @@ def refilled() -> None:
     time.sleep(REFILL_S)
 
 
-def role_cases(gw: Gateway, reader: str, admin: str) -> None:
+def role_cases(gw: Gateway, reader: str, admin: str, step_up: bool = False) -> None:
+    """step_up: the 403 carries the oidc insufficient_scope challenge (no challenge elsewhere:
+    no token with more scope exists in basic or bearer mode)."""
     refilled()
     r = gw.case(f"roles: reader {reader} calls get-env", gw.post(reader, tool_call("get-env"), sid=gw.session(reader)), 403)
-    assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
+    if step_up:
+        assert "insufficient_scope" in r.headers.get("www-authenticate", ""), r.headers
+    else:
+        assert "www-authenticate" not in r.headers, r.headers
+    assert 'tool "get-env" is not permitted' in r.json()["error"]["message"], r.text
     gw.case(f"roles: admin {admin} calls get-env", gw.post(admin, tool_call("get-env"), sid=gw.session(admin)), 200)
     gw.case(f"roles: reader {reader} calls echo", gw.post(reader, tool_call("echo", {"message": "hi"}),
                                                           sid=gw.session(reader)), 200)
@@ -196,13 +202,19 @@ def count_processes(host, pattern: str) -> int:
     return int(out.stdout.strip() or 0)
 
 
-def method_cases(gw: Gateway, reader: str, noroles: str, admin: str) -> None:
-    """Issue 12: authorization over every method (one verify line per case)."""
+def forbidden_challenge_ok(r: httpx.Response, step_up: bool) -> bool:
+    """A 403's challenge: insufficient_scope in oidc mode (step_up), none in basic/bearer."""
+    challenge = r.headers.get("www-authenticate", "")
+    return 'error="insufficient_scope"' in challenge if step_up else challenge == ""
+
+
+def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bool = False) -> None:
+    """Issue 12: authorization over every method (one verify line per case). step_up: oidc."""
     refilled()
     init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                               "clientInfo": {"name": "probe", "version": "1"}})
     r = gw.case(f"methods: {noroles} (roles grant nothing) initialize", gw.post(noroles, init), 403)
-    assert 'error="insufficient_scope"' in r.headers.get("www-authenticate", "") and r.json()["id"] == 1
+    assert forbidden_challenge_ok(r, step_up) and r.json()["id"] == 1, r.headers
     sid, asid = gw.session(reader), gw.session(admin)
     with gw.client() as c:
         r = gw.case(f"methods: {reader} resources/list (filtered)", gw.post(reader, rpc("resources/list", {}), sid=sid, client=c), 200)
@@ -227,7 +239,7 @@ def method_cases(gw: Gateway, reader: str, noroles: str, admin: str) -> None:
         assert json_or_sse(r)["result"]["contents"]
         r = gw.case(f"methods: {reader} resources/read demo://resource/dynamic/text/1 (pattern denies)",
                     gw.post(reader, rpc("resources/read", {"uri": "demo://resource/dynamic/text/1"}, 7), sid=sid, client=c), 403)
-        assert r.json()["id"] == 7 and 'error="insufficient_scope"' in r.headers.get("www-authenticate", "")
+        assert r.json()["id"] == 7 and forbidden_challenge_ok(r, step_up), r.headers
         gw.case(f"methods: {reader} resources/subscribe outside the patterns",
                 gw.post(reader, rpc("resources/subscribe", {"uri": "demo://resource/dynamic/text/1"}), sid=sid, client=c), 403)
         r = gw.case(f"methods: {reader} prompts/get simple-prompt",

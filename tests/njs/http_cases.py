@@ -148,7 +148,13 @@ def expect(name, r, status, id_=None, rpc_body=True):
 
 
 def challenge_ok(r, error=None):
+    """oidc: RFC 9728 (resource_metadata). basic/bearer: no OAuth pointer at all, so that no
+    client starts a discovery and registration that cannot succeed."""
     chs = r.hs('www-authenticate')
+    if MODE == 'basic':
+        return chs == ['Basic realm="mcpsec", charset="UTF-8"']
+    if MODE == 'bearer':
+        return chs == ['Bearer realm="mcpsec"' + (', error="%s"' % error if error else '')]
     bearer = [c for c in chs if c.startswith('Bearer ')]
     if len(bearer) != 1 or ('resource_metadata="%s"' % RESOURCE_METADATA) not in bearer[0]:
         return False
@@ -156,13 +162,18 @@ def challenge_ok(r, error=None):
         return False
     if error is not None and ('error="%s"' % error) not in bearer[0]:
         return False
-    if MODE == 'basic' and not any(c.startswith('Basic realm=') for c in chs):
-        return False
     return True
 
 
+def names_mode(r):
+    """The 401's JSON-RPC message names how this gateway authenticates."""
+    msg = ((r.json() or {}).get('error') or {}).get('message') or ''
+    want = {'basic': 'HTTP Basic authentication', 'bearer': 'static bearer tokens', 'oidc': 'OpenID Connect'}[MODE]
+    return msg.startswith('Unauthorized (') and want in msg
+
+
 def expect_401(name, r, error=None):
-    report(name, r.status == 401 and challenge_ok(r, error) and is_rpc_error(r, None), r)
+    report(name, r.status == 401 and challenge_ok(r, error) and is_rpc_error(r, None) and names_mode(r), r)
 
 
 def authed(r):
@@ -175,8 +186,13 @@ def reason_of(r):
 
 
 def expect_403_scope(name, r, id_):
-    ok = r.status == 403 and is_rpc_error(r, id_) and any(
-        'error="insufficient_scope"' in c for c in r.hs('www-authenticate'))
+    """403 with the JSON-RPC error; the insufficient_scope challenge in oidc mode only
+    (basic and bearer have no token with more scope to step up to: no challenge)."""
+    if MODE == 'oidc':
+        challenge = any('error="insufficient_scope"' in c for c in r.hs('www-authenticate'))
+    else:
+        challenge = not r.hs('www-authenticate')
+    ok = r.status == 403 and is_rpc_error(r, id_) and challenge
     report(name, ok, r)
     return ok
 
@@ -355,12 +371,41 @@ def wait_for_port(port, timeout=20.0):
 # ---------------------------------------------------------------------------
 def common_cases(admin, reader, noroles):
     """Cases that hold in every auth mode; users are given per mode."""
-    r = http('GET', '/.well-known/oauth-protected-resource')
-    j = r.json() or {}
-    report('metadata: RFC 9728 document', r.status == 200 and j.get('resource') == 'https://mcp.test/mcp'
-           and j.get('bearer_methods_supported') == ['header'] and 'json' in (r.h('content-type') or ''), r)
-    r2 = http('GET', '/.well-known/oauth-protected-resource/mcp')
-    report('metadata: path-inserted form', r2.status == 200 and r2.json() == j, r2)
+    if MODE == 'oidc':
+        r = http('GET', '/.well-known/oauth-protected-resource')
+        j = r.json() or {}
+        report('metadata: RFC 9728 document', r.status == 200 and j.get('resource') == 'https://mcp.test/mcp'
+               and j.get('bearer_methods_supported') == ['header'] and 'json' in (r.h('content-type') or ''), r)
+        r2 = http('GET', '/.well-known/oauth-protected-resource/mcp')
+        report('metadata: path-inserted form', r2.status == 200 and r2.json() == j, r2)
+    else:
+        word = {'basic': 'HTTP Basic authentication', 'bearer': 'static bearer tokens'}[MODE]
+        for path in ('/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp',
+                     '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/register'):
+            r = http('POST' if path == '/register' else 'GET', path, headers=JSON_HEADERS,
+                     body=b'{}' if path == '/register' else None)
+            j = r.json() or {}
+            report('no OAuth in %s mode: %s is 404 naming the mode' % (MODE, path), r.status == 404
+                   and j.get('error') == 'no_oauth' and word in (j.get('error_description') or ''), r)
+
+    # CORS: a preflight from an allowed origin is answered before authentication.
+    pre = http('OPTIONS', headers=[('Origin', 'https://claude.ai'), ('Access-Control-Request-Method', 'POST'),
+                                   ('Access-Control-Request-Headers', 'authorization,content-type')])
+    allow = set(h.strip().lower() for h in (pre.h('access-control-allow-headers') or '').split(','))
+    report('CORS preflight, allowed origin: 204 without credentials, MCP headers allowed', pre.status == 204
+           and pre.h('access-control-allow-origin') == 'https://claude.ai' and set([
+               'authorization', 'content-type', 'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name',
+               'last-event-id']) <= allow, pre)
+    pre = http('OPTIONS', headers=[('Origin', 'https://evil.example'), ('Access-Control-Request-Method', 'POST')])
+    report('CORS preflight, other origin: 403, no Allow-Origin', pre.status == 403
+           and pre.h('access-control-allow-origin') is None, pre)
+    pre = http('OPTIONS', headers=[('Origin', 'https://evil.example|https://claude.ai'),
+                                   ('Access-Control-Request-Method', 'POST')])
+    report('CORS preflight, origin with "|": 403', pre.status == 403, pre)
+    r = http('POST', headers=JSON_HEADERS + [('Origin', 'https://claude.ai')], body=rpc('ping'))
+    report('CORS: a 401 to an allowed origin carries Allow-Origin and exposes the MCP headers', r.status == 401
+           and r.h('access-control-allow-origin') == 'https://claude.ai'
+           and 'Mcp-Session-Id' in (r.h('access-control-expose-headers') or ''), r)
 
     for m in ('POST', 'GET', 'DELETE'):
         expect_401('401 without credentials: %s' % m,
@@ -390,9 +435,14 @@ def common_cases(admin, reader, noroles):
     report('reader: initialize', r.status == 200 and bool(rsid), r)
     report('reader: echo allowed', post(reader, call('echo', 2), sid=rsid).status == 200)
     r = post(reader, call('admin-only-tool', 3), sid=rsid)
-    ok = r.status == 403 and is_rpc_error(r, 3) and any(
-        'error="insufficient_scope"' in c and RESOURCE_METADATA in c for c in r.hs('www-authenticate'))
-    report('reader: admin-only-tool 403 insufficient_scope with the request id', ok, r)
+    msg = ((r.json() or {}).get('error') or {}).get('message') or ''
+    if MODE == 'oidc':
+        ok = any('error="insufficient_scope"' in c and RESOURCE_METADATA in c for c in r.hs('www-authenticate'))
+    else:   # no step-up where no token with more scope exists
+        ok = not r.hs('www-authenticate')
+    ok = ok and r.status == 403 and is_rpc_error(r, 3) and 'tool "admin-only-tool" is not permitted' in msg
+    report('reader: admin-only-tool 403 naming the tool, with the request id%s' % (
+        ', insufficient_scope' if MODE == 'oidc' else ', no challenge'), ok, r)
     r = post(reader, b'{"jsonrpc":"2.0","id":"e1","method":"tools/call","params":{"name":"\\u0065cho"}}', sid=rsid)
     report('\\u-escaped tool name authorised as what it decodes to (echo)', r.status == 200, r)
     r = post(reader, b'{"jsonrpc":"2.0","id":"e2","method":"tools/call","params":{"name":"\\u0061dmin-only-tool"}}', sid=rsid)
@@ -582,9 +632,9 @@ def basic_cases():
     _rsid, asid = common_cases('alice', 'bob', 'carol')
     r = http('POST', headers=[('Authorization', 'Basic ' + base64.b64encode(b'alice:wrong-password-xx').decode())] + JSON_HEADERS,
              body=rpc('ping'))
-    expect_401('401 wrong password, Basic + Bearer challenges', r)
+    expect_401('401 wrong password, Basic challenge only', r)
     r = http('POST', headers=[('Authorization', 'Bearer ' + 'x' * 40)] + JSON_HEADERS, body=rpc('ping'))
-    expect_401('401 Bearer token in basic mode', r, 'invalid_token')
+    expect_401('401 Bearer token in basic mode (Basic challenge only)', r)
     flood('per-IP limit_req', 'alice', '127.0.0.50', 700, asid)
     bad = [('Authorization', 'Basic ' + base64.b64encode(b'alice:guess-guess-guess').decode())] + JSON_HEADERS
     codes = [http('POST', headers=bad, body=rpc('ping'), src='127.0.0.70').status for _i in range(55)]

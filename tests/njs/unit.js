@@ -486,6 +486,20 @@ eq('bearerChallenge: scope override', m.bearerChallenge(POLICY, 'insufficient_sc
 eq('bearerChallenge: plain', m.bearerChallenge(POLICY, null),
    'Bearer resource_metadata="https://mcp.test/.well-known/oauth-protected-resource", scope="mcp:tools"');
 eq('bearerChallenge: error', m.bearerChallenge(POLICY, 'insufficient_scope').indexOf('Bearer error="insufficient_scope", ') === 0, true);
+function inMode(mode) {
+    var p = JSON.parse(JSON.stringify(POLICY));
+    p.auth_mode = mode;
+    return p;
+}
+eq('authChallenges: basic, no OAuth pointer', m.authChallenges(inMode('basic'), true), ['Basic realm="mcpsec", charset="UTF-8"']);
+eq('authChallenges: bearer, no token', m.authChallenges(inMode('bearer'), false), ['Bearer realm="mcpsec"']);
+eq('authChallenges: bearer, bad token', m.authChallenges(inMode('bearer'), true), ['Bearer realm="mcpsec", error="invalid_token"']);
+eq('authChallenges: oidc keeps RFC 9728', m.authChallenges(inMode('oidc'), true),
+   ['Bearer error="invalid_token", resource_metadata="https://mcp.test/.well-known/oauth-protected-resource", scope="mcp:tools"']);
+eq('forbiddenHeaders: step-up only in oidc', [m.forbiddenHeaders(inMode('basic')), m.forbiddenHeaders(inMode('bearer')),
+   m.forbiddenHeaders(inMode('oidc'))['WWW-Authenticate'].indexOf('Bearer error="insufficient_scope"') === 0], [null, null, true]);
+eq('unauthorizedMessage: names the mode', m.unauthorizedMessage(inMode('basic'), 'bad_credentials').indexOf(
+   'Unauthorized (bad_credentials): this gateway uses HTTP Basic authentication') === 0, true);
 
 /* ---- JWT / JWK ---- */
 var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));

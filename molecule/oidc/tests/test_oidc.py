@@ -155,7 +155,7 @@ def test_reader_lists_exactly_its_tools_with_the_real_client(gw, tokens):
 
 
 def test_every_method_is_authorised(gw):
-    enf.method_cases(gw, reader="bob", noroles="carol", admin="alice")
+    enf.method_cases(gw, reader="bob", noroles="carol", admin="alice", step_up=True)
 
 
 def test_2026_07_28_requests_start_no_server_process(host, gw):
@@ -167,7 +167,7 @@ def test_fail_closed_bodies(gw):
 
 
 def test_roles_from_the_token_and_escaped_tool_names(gw):
-    enf.role_cases(gw, reader="bob", admin="alice")
+    enf.role_cases(gw, reader="bob", admin="alice", step_up=True)
 
 
 def test_session_bound_to_its_subject(gw):

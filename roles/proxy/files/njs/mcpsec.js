@@ -58,7 +58,6 @@ var originAllowed = http.originAllowed;
 var parseBearer = http.parseBearer;
 var repeatedHeader = http.repeatedHeader;
 var rpcError = respond.rpcError;
-var bearerChallenge = respond.bearerChallenge;
 var setVar = respond.setVar;
 var send = respond.send;
 var MESSAGES = respond.MESSAGES;
@@ -99,12 +98,8 @@ function unauthorized(r, policy, reason, tokenGiven) {
     } catch (e) {
         ngx.log(ngx.WARN, 'mcpsec: auth failure counter: ' + e.message);
     }
-    var challenges = [];
-    if (policy.auth_mode === 'basic') {
-        challenges.push('Basic realm="mcpsec", charset="UTF-8"');
-    }
-    challenges.push(bearerChallenge(policy, tokenGiven ? 'invalid_token' : null));
-    deny(r, 401, reason, null, {'WWW-Authenticate': challenges});
+    send(r, 401, reason, rpcError(null, 401, respond.unauthorizedMessage(policy, reason)),
+         {'WWW-Authenticate': respond.authChallenges(policy, tokenGiven)});
 }
 
 
@@ -168,10 +163,10 @@ var HEADER_MISMATCH = -32020;
 var METHOD_NOT_FOUND = -32601;
 var INVALID_PARAMS = -32602;
 
-/* 403 insufficient_scope with a readable JSON-RPC error carrying the id. */
+/* 403 with a readable JSON-RPC error carrying the id (insufficient_scope in oidc mode). */
 function forbid(r, policy, reason, id, message, scope) {
     respond.denyRpc(r, 403, reason, id, -32003, 'Forbidden: ' + message, null,
-                    {'WWW-Authenticate': bearerChallenge(policy, 'insufficient_scope', scope)});
+                    respond.forbiddenHeaders(policy, scope));
 }
 
 /* Refusals that depend on the subject alone: a token without a required

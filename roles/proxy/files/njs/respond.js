@@ -45,6 +45,41 @@ function bearerChallenge(policy, error, scope) {
     return c;
 }
 
+/* What a client reads for each auth mode. The RFC 9728 pointer (resource_metadata) goes
+ * only where an authorization server exists (oidc): in basic and bearer mode it sends
+ * clients such as mcp-remote into OAuth discovery and registration that cannot succeed. */
+var AUTH_HINTS = {
+    basic: 'this gateway uses HTTP Basic authentication (no OAuth): check the username and password ' +
+           'in your client config (header "Authorization: Basic <base64 of user:password>")',
+    bearer: 'this gateway uses static bearer tokens (no OAuth): check the token in your client config ' +
+            '(header "Authorization: Bearer <token>")',
+    oidc: 'this gateway takes OAuth access tokens (JWT) from its OpenID Connect provider; ' +
+          'see the authorization_servers in its /.well-known/oauth-protected-resource'
+};
+
+/* WWW-Authenticate values of a 401 for the policy's auth mode. */
+function authChallenges(policy, tokenGiven) {
+    var error = tokenGiven ? 'error="invalid_token"' : null;
+    if (policy.auth_mode === 'basic') {
+        return ['Basic realm="mcpsec", charset="UTF-8"'];
+    }
+    if (policy.auth_mode === 'bearer') {
+        return ['Bearer realm="mcpsec"' + (error ? ', ' + error : '')];
+    }
+    return [bearerChallenge(policy, tokenGiven ? 'invalid_token' : null)];
+}
+
+/* Headers of a 403: step-up (insufficient_scope) only in oidc mode, where a token with
+ * more scope can be obtained; elsewhere the JSON-RPC error says it all. */
+function forbiddenHeaders(policy, scope) {
+    return policy.auth_mode === 'oidc' ? {'WWW-Authenticate': bearerChallenge(policy, 'insufficient_scope', scope)} : null;
+}
+
+function unauthorizedMessage(policy, reason) {
+    var hint = hasOwn(AUTH_HINTS, policy.auth_mode) ? AUTH_HINTS[policy.auth_mode] : '';
+    return 'Unauthorized (' + reason + '): ' + hint;
+}
+
 function setVar(r, name, value) {
     r.variables[name] = value === null || value === undefined ? '' : clip(value);
 }
@@ -93,6 +128,10 @@ export default {
     rpcError: rpcError,
     quoteParam: quoteParam,
     bearerChallenge: bearerChallenge,
+    AUTH_HINTS: AUTH_HINTS,
+    authChallenges: authChallenges,
+    forbiddenHeaders: forbiddenHeaders,
+    unauthorizedMessage: unauthorizedMessage,
     setVar: setVar,
     send: send,
     deny: deny,
