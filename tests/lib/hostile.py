@@ -68,20 +68,29 @@ class Result:
     def __init__(self, status=0, headers=None, body=b"", elapsed=0.0, error=""):
         self.status, self.headers, self.body, self.elapsed, self.error = status, headers or {}, body, elapsed, error
 
-    def json(self):
-        """The JSON body, or the first JSON-RPC message of an SSE body; None when neither."""
+    def messages(self) -> list:
+        """The JSON body as a one-item list, or every JSON message of an SSE body."""
         text = self.body.decode("utf-8", "replace")
         try:
-            return json.loads(text)
+            return [json.loads(text)]
         except ValueError:
             pass
-        for line in text.splitlines():
+        out = []
+        for line in text.split("\n"):
             if line.startswith("data:"):
                 try:
-                    return json.loads(line[5:].strip())
+                    out.append(json.loads(line[5:].strip()))
                 except ValueError:
                     continue
-        return None
+        return out
+
+    def json(self):
+        """The JSON-RPC response (a server may send notifications first on the stream); None if none."""
+        msgs = self.messages()
+        for m in msgs:
+            if isinstance(m, dict) and ("result" in m or "error" in m):
+                return m
+        return msgs[0] if msgs else None
 
     def reason(self) -> str:
         doc = self.json()

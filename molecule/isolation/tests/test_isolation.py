@@ -227,7 +227,7 @@ def test_audit_report_reads_rotated_gz_copies_and_splits_at_newline_only(host):
     finally:
         host.run(f"rm -f {base} {base}.1 {base}.2.gz {base}.3.gz")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    report = [line.strip().strip(",").strip('"') for line in r.stdout.splitlines()
+    report = [line.strip().strip(",").strip('"') for line in r.stdout.split("\n")
               if line.strip().startswith(('"files', '"requests', '"top tools'))]
     for line in report:
         enf.show("audit report over rotated copies, 1h", line)
