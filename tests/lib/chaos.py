@@ -34,6 +34,10 @@ import hostile as h  # noqa: E402
 # The restart window: from `systemctl restart` until the chain's /health answers 200
 # again, plus this long for the client to notice (its call in flight, a 404, a new session).
 RESTART_GRACE_S = 3.0
+# How long the well-behaved client waits for an answer (MCP clients wait longer; the
+# test hosts share two cores with every other test running).
+CALL_TIMEOUT_S = 30.0
+FLOOD_PER_THREAD_PER_S = 40
 
 
 class Counter:
@@ -71,14 +75,13 @@ class Drill:
         return not self.stop.is_set() and self.now() < self.duration
 
     # ------------------------------------------------------------ the well-behaved client
-    def good_client(self) -> None:
-        alice = h.Mcp(self.tokens["alice"], "127.0.0.1")
+    def good_client(self, alice: h.Mcp) -> None:
         i = 0
         while self.running():
             started = self.now()
             entry = {"t": round(started, 3)}
             if alice.sid is None:
-                r = alice.open(timeout=10.0)
+                r = alice.open(timeout=CALL_TIMEOUT_S)
                 if alice.sid is None:
                     entry.update(ok=False, what="initialize", status=r.status, error=r.error or r.reason(),
                                  t_end=round(self.now(), 3))
@@ -88,7 +91,7 @@ class Drill:
                 self.current_sid = alice.sid
             i += 1
             message = "drill-%d" % i
-            r = alice.call("echo", {"message": message}, id_=i, timeout=10.0)
+            r = alice.call("echo", {"message": message}, id_=i, timeout=CALL_TIMEOUT_S)
             ok = h.echo_ok(r, message)
             entry.update(ok=ok, what="tools/call", status=r.status, ms=round(r.elapsed * 1000, 2))
             if not ok:
@@ -134,6 +137,7 @@ class Drill:
                                            "Accept": "application/json, text/event-stream"}, body, src, timeout=5.0)
             self.flood.add(str(r.status or r.error.split(":")[0]))
             n += 2
+            time.sleep(max(0.0, 1.0 / FLOOD_PER_THREAD_PER_S - r.elapsed))
 
     def session_churn(self) -> None:
         carol = h.Mcp(self.tokens["carol"])
@@ -209,7 +213,15 @@ class Drill:
 
     # ------------------------------------------------------------ run and judge
     def run(self) -> dict:
-        threads = [threading.Thread(target=self.good_client, name="good"),
+        # The well-behaved client has its session before the others start.
+        alice = h.Mcp(self.tokens["alice"], "127.0.0.1")
+        r = alice.open(timeout=CALL_TIMEOUT_S)
+        if alice.sid is None:
+            raise SystemExit("CHAOS verdict: FAIL: alice could not open a session before the drill: %d %s"
+                             % (r.status, r.error or r.reason()))
+        self.current_sid = alice.sid
+        self.t0 = time.monotonic()
+        threads = [threading.Thread(target=self.good_client, args=(alice,), name="good"),
                    threading.Thread(target=self.desync_attacker, name="desync"),
                    threading.Thread(target=self.token_flood, args=(0,), name="flood0"),
                    threading.Thread(target=self.token_flood, args=(1,), name="flood1"),
