@@ -347,8 +347,68 @@ def case_conn_address(tokens: dict) -> dict:
             "other_address_after": other.status}
 
 
+def wait_healthy(limit_s: float = 60.0) -> float:
+    """Seconds until the chain's /health answers 200 (from its own address)."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        if request("GET", "/health", None, None, "127.0.66.99", timeout=2.0).status == 200:
+            return time.monotonic() - start
+        time.sleep(0.25)
+    return -1.0
+
+
+def case_host_cap(tokens: dict) -> dict:
+    """Fill the host's session cap (proxy_max_sessions_total), restart supergateway (it forgets
+    every session): the next initialize must get in (the lost slots are reclaimed)."""
+    opened, answers = [], []
+    users = ["alice", "carol", "dave"]
+    for i in range(12):
+        m = Mcp(tokens[users[i % 3]], "127.0.66.%d" % (1 + i % 3))
+        r = m.open(timeout=30.0)
+        answers.append((users[i % 3], r.status, r.reason(), r.headers.get("retry-after")))
+        if m.sid:
+            opened.append(m)
+        elif r.status == 503:
+            break
+    bob = Mcp(tokens["bob"], "127.0.66.4")
+    full = bob.open(timeout=30.0)
+    restart = subprocess.run(["systemctl", "restart", "mcpsec-supergateway"], capture_output=True, check=False)
+    healthy = wait_healthy()
+    after = bob.open(timeout=30.0)
+    stale = opened[0].call("echo", {"message": "stale"}) if opened else None
+    if bob.sid:
+        bob.close()
+    return {"opened": len(opened), "answers": answers,
+            "full": {"status": full.status, "reason": full.reason(), "retry_after": full.headers.get("retry-after")},
+            "restart_rc": restart.returncode, "healthy_after_s": round(healthy, 2),
+            "after_restart": {"status": after.status, "reason": after.reason(), "error": after.error},
+            "stale_session_call": stale.status if stale else None}
+
+
+def case_refusal_flood(tokens: dict) -> dict:
+    """1,000 random session ids from one address, then an ordinary client elsewhere."""
+    bob = Mcp(tokens["bob"], "127.0.67.1")
+    conn = Conn("127.0.67.1")
+    statuses = []
+    try:
+        for i in range(1000):
+            statuses.append(request("POST", "/mcp", bob.headers("random-%d-%s" % (i, time.time())), rpc("ping", id_=i),
+                                    conn=conn).status)
+    finally:
+        conn.close()
+    alice = Mcp(tokens["alice"], "127.0.67.2")
+    alice.open()
+    ok = alice.call("echo", {"message": "ordinary"})
+    mistakes = [alice.post(rpc("ping"), sid="typo-%d" % i).status for i in range(5)]
+    ok2 = alice.call("echo", {"message": "still fine"})
+    alice.close()
+    return {"flood": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+            "other_address": ok.status, "a_few_mistakes": mistakes, "after_mistakes": ok2.status}
+
+
 CASES = {"desync": case_desync, "health-methods": case_health_methods, "health-rate": case_health_rate,
-         "net64": case_net64, "conn-subject": case_conn_subject, "conn-address": case_conn_address}
+         "net64": case_net64, "conn-subject": case_conn_subject, "conn-address": case_conn_address,
+         "host-cap": case_host_cap, "refusal-flood": case_refusal_flood}
 
 
 def main() -> int:

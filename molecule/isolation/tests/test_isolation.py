@@ -181,13 +181,39 @@ def test_session_capacity_and_idle_timeout_follow_the_supergateway_unit(host):
     props = dict(p.split("=", 1) for p in unit)
     tasks, memory_mb = int(props["TasksMax"]), int(props["MemoryMax"]) // 1048576
     expected = min(32, (tasks - 64) // 16, (memory_mb - 256) // 128)
-    enf.show("policy.json max_sessions_total from the unit (32 sessions, TasksMax "
-             f"{tasks}, MemoryMax {memory_mb}M)", policy.get("max_sessions_total"))
-    assert policy.get("max_sessions_total") == expected == 32
+    enf.show(f"the unit holds {expected} sessions (TasksMax {tasks}, MemoryMax {memory_mb}M); "
+             "policy.json max_sessions_total (proxy_max_sessions_total: 8)", policy.get("max_sessions_total"))
+    assert expected == 32 and policy.get("max_sessions_total") == 8
     conf = host.run("nginx -T 2>/dev/null").stdout
     line = next(x for x in conf.splitlines() if "zone=mcpsec_sessions:" in x)
     enf.show("session bindings expire with supergateway's idle timeout (1800 s) + 60 s", line.strip())
     assert "timeout=1860s" in line
+
+
+def test_host_session_cap_and_a_backend_restart_never_locks_anyone_out(box):
+    got = box("host-cap")
+    enf.show("host session cap (8): initialize answers while filling it",
+             ", ".join(f"{u}={s}{' ' + r if r else ''}" for u, s, r, _ra in got["answers"]))
+    enf.show("host session cap: bob's initialize at the cap", f"{got['full']['status']} {got['full']['reason']} "
+             f"Retry-After={got['full']['retry_after']}")
+    enf.show(f"supergateway restarted (healthy after {got['healthy_after_s']} s): bob's initialize",
+             f"{got['after_restart']['status']} {got['after_restart']['reason'] or got['after_restart']['error']}")
+    enf.show("a session from before the restart", got["stale_session_call"])
+    assert got["full"]["status"] == 503 and got["full"]["reason"] == "host_session_cap" and got["full"]["retry_after"]
+    assert any(s == 503 for _u, s, _r, _ra in got["answers"]), got["answers"]
+    assert got["restart_rc"] == 0 and got["healthy_after_s"] >= 0
+    assert got["after_restart"]["status"] == 200, got
+    assert got["stale_session_call"] == 404
+
+
+def test_refusals_are_limited_per_address(box):
+    got = box("refusal-flood")
+    enf.show("1,000 random session ids from one address", got["flood"])
+    enf.show("an ordinary client at another address: call, 5 mistakes, call",
+             f"{got['other_address']}, {got['a_few_mistakes']}, {got['after_mistakes']}")
+    # 300 per address per clock minute: a flood crossing a minute meets it twice
+    assert got["flood"].get("404", 0) in (300, 600) and got["flood"].get("429", 0) == 1000 - got["flood"]["404"], got
+    assert got["other_address"] == 200 and got["a_few_mistakes"] == [404] * 5 and got["after_mistakes"] == 200
 
 
 # ---------------------------------------------------------------- 7. audit report
