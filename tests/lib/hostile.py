@@ -26,6 +26,9 @@ CA_FILE = "/etc/mcpsec/tls/fullchain.pem"
 SERVER_NAME = "localhost"
 PROTOCOL_VERSION = "2025-06-18"
 LONG_TOOL = "trigger-long-running-operation"
+# A victim call stuck behind a desynchronised connection waits for proxy_read_timeout (an
+# hour) or gets a 400; a healthy one answers in milliseconds, seconds on a loaded host.
+VICTIM_TIMEOUT_S = 8.0
 
 _CTX = None
 
@@ -160,7 +163,7 @@ class Mcp:
     def post(self, body: str, sid: str | None = None, source: str | None = None, timeout: float = 10.0) -> Result:
         return request("POST", "/mcp", self.headers(sid), body, source or self.source, timeout)
 
-    def open(self, timeout: float = 10.0) -> Result:
+    def open(self, timeout: float = 30.0) -> Result:
         r = self.post(rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                                          "clientInfo": {"name": "mcpsec-isolation", "version": "1"}}),
                       timeout=timeout)
@@ -244,7 +247,7 @@ def case_desync(tokens: dict, rounds: int = 24) -> dict:
         hostile[key] = hostile.get(key, 0) + 1
         for j in range(2):   # both workers' keep-alive pools: the next calls take the freshest connection
             message = "victim-%d-%d" % (i, j)
-            r = victim.call("echo", {"message": message}, id_=i * 10 + j, timeout=5.0)
+            r = victim.call("echo", {"message": message}, id_=i * 10 + j, timeout=VICTIM_TIMEOUT_S)
             calls += 1
             slowest = max(slowest, r.elapsed)
             if not echo_ok(r, message):
@@ -275,7 +278,7 @@ def burst_health(source: str, n: int) -> list[int]:
     conn = Conn(source)
     statuses = []
     try:
-        for _ in range(n):
+        for _i in range(n):
             statuses.append(request("GET", "/health", None, None, conn=conn).status)
     finally:
         conn.close()
@@ -338,7 +341,7 @@ def case_conn_address(tokens: dict) -> dict:
     users = [Mcp(tokens[u], "127.0.65.1") for u in ("alice", "carol", "dave")]
     for u in users:
         u.open()
-    jobs = [(u, "127.0.65.1") for u in users for _ in range(3)]
+    jobs = [(u, "127.0.65.1") for u in users for _i in range(3)]
     res = concurrent_calls(jobs)
     other = users[0].call("echo", {"message": "other-address"}, source="127.0.65.2")
     for u in users:

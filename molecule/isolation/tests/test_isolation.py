@@ -119,6 +119,7 @@ def test_health_forwards_no_body_and_no_framing_header(host):
 
 def test_desync_pair_hostile_health_then_another_users_call(box):
     got = box("desync")
+    assert "error" not in got, got
     for line, n in sorted(got["hostile"].items()):
         enf.show(f"desync: hostile GET /health {line}", f"x{n}")
     enf.show("desync: alice's tools/call right after each hostile request (same upstream keep-alive pool)",
@@ -126,7 +127,7 @@ def test_desync_pair_hostile_health_then_another_users_call(box):
              f"slowest {got['victim_slowest_s']} s")
     assert any(k.startswith("h2:") and "HTTP/2" in k for k in got["hostile"]), got["hostile"]
     assert got["victim_calls"] >= 40 and not got["victim_failures"], got["victim_failures"][:5]
-    assert got["victim_slowest_s"] < 5.0
+    assert got["victim_slowest_s"] < 8.0
 
 
 def test_health_is_rate_limited_per_address(box):
@@ -211,8 +212,9 @@ def test_refusals_are_limited_per_address(box):
     enf.show("1,000 random session ids from one address", got["flood"])
     enf.show("an ordinary client at another address: call, 5 mistakes, call",
              f"{got['other_address']}, {got['a_few_mistakes']}, {got['after_mistakes']}")
-    # 300 per address per clock minute: a flood crossing a minute meets it twice
-    assert got["flood"].get("404", 0) in (300, 600) and got["flood"].get("429", 0) == 1000 - got["flood"]["404"], got
+    # 300 per address per clock minute: a flood crossing into the next minute gets up to 300 more
+    n404 = got["flood"].get("404", 0)
+    assert 300 <= n404 <= 600 and got["flood"].get("429", 0) == 1000 - n404, got
     assert got["other_address"] == 200 and got["a_few_mistakes"] == [404] * 5 and got["after_mistakes"] == 200
 
 
@@ -226,7 +228,7 @@ def test_audit_report_reads_rotated_gz_copies_and_splits_at_newline_only(host):
         stamp = host.run(f"date -u -d @{now - seconds_ago} +%Y-%m-%dT%H:%M:%S+00:00").stdout.strip()
         entry = json.dumps({"time": stamp, "subject": "mallory", "method": "tools/call", "tool": "TOOL",
                             "decision": "deny", "status": 403})
-        return "".join(entry.replace("TOOL", tool) + "\n" for _ in range(n))
+        return "".join(entry.replace("TOOL", tool) + "\n" for _i in range(n))
 
     files = {  # path: (content, mtime seconds ago)
         base: (lines(60, 3, "a\u2028b"), 30),                                  # U+2028 inside a field
