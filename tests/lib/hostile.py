@@ -295,17 +295,39 @@ def case_health_rate(tokens: dict) -> dict:
             "other_address_after": after.status}
 
 
+def alternating_health(first: str, second: str, n: int) -> int:
+    """n /health requests alternating between two sources as fast as possible; how many got 200."""
+    conns = [Conn(first), Conn(second)]
+    ok = 0
+    try:
+        for i in range(n):
+            ok += request("GET", "/health", None, None, conn=conns[i % 2]).status == 200
+    finally:
+        for c in conns:
+            c.close()
+    return ok
+
+
 def case_net64(tokens: dict) -> dict:
-    """/health per-address limit: an IPv6 /64 is one client, another /64 is another."""
-    a, b, other = "fd00:1:2:3::a", "fd00:1:2:3::b", "fd00:1:2:4::a"
-    burst = burst_health(a, 60)
-    same = request("GET", "/health", None, None, b)
-    diff = request("GET", "/health", None, None, other)
-    v4 = burst_health("127.0.63.1", 60)
-    v4_other = request("GET", "/health", None, None, "127.0.63.2")
-    return {"burst_from_" + a: {str(s): burst.count(s) for s in sorted(set(burst))},
-            "same_64_" + b: same.status or same.error, "other_64_" + other: diff.status or diff.error,
-            "ipv4_burst": {str(s): v4.count(s) for s in sorted(set(v4))}, "ipv4_other_address": v4_other.status}
+    """/health per-address limit (10 r/s, burst 20): two addresses of one IPv6 /64 share one
+    allowance, two addresses in different /64s have one each; IPv4 keeps one per address."""
+    same = alternating_health("fd00:1:2:3::a", "fd00:1:2:3::b", 80)
+    diff = alternating_health("fd00:1:2:4::a", "fd00:1:2:7::a", 80)
+    v4 = alternating_health("127.0.63.1", "127.0.63.2", 80)
+    # the failed-authentication throttle (njs) keys IPv6 by /64 too
+    bad = {"Authorization": "Bearer " + "0" * 48, "Content-Type": "application/json",
+           "Accept": "application/json, text/event-stream"}
+    fails = [request("POST", "/mcp", bad, rpc("ping"), "fd00:1:2:5::a").status for _i in range(50)]
+    same_net = Mcp(tokens["alice"], "fd00:1:2:5::b").open()
+    other_net = Mcp(tokens["alice"], "fd00:1:2:6::a")
+    other_open = other_net.open()
+    if other_net.sid:
+        other_net.close()
+    return {"auth_failures_from_fd00:1:2:5::a": {str(s): fails.count(s) for s in sorted(set(fails))},
+            "right_token_same_64_fd00:1:2:5::b": "%d %s" % (same_net.status, same_net.reason()),
+            "right_token_other_64_fd00:1:2:6::a": other_open.status,
+            "health_200_of_80_two_addresses_one_64": same, "health_200_of_80_two_64s": diff,
+            "health_200_of_80_two_ipv4_addresses": v4}
 
 
 def concurrent_calls(jobs: list[tuple[Mcp, str]], seconds: int = 3) -> list[tuple[str, int, str]]:
