@@ -233,6 +233,8 @@ class Drill:
         for t in threads:
             t.join(self.duration + 60)
         self.stop.set()
+        if alice.sid:
+            alice.close()
         return self.figures()
 
     def figures(self) -> dict:

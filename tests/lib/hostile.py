@@ -253,6 +253,7 @@ def case_desync(tokens: dict, rounds: int = 24) -> dict:
             if not echo_ok(r, message):
                 failures.append({"after": kind, "status": r.status, "error": r.error, "elapsed": round(r.elapsed, 3),
                                  "body": r.body[:160].decode("utf-8", "replace")})
+    victim.close()
     return {"hostile": hostile, "victim_calls": calls, "victim_failures": failures,
             "victim_slowest_s": round(slowest, 3)}
 
@@ -325,7 +326,7 @@ def case_net64(tokens: dict) -> dict:
         other_net.close()
     return {"auth_failures_from_fd00:1:2:5::a": {str(s): fails.count(s) for s in sorted(set(fails))},
             "right_token_same_64_fd00:1:2:5::b": "%d %s" % (same_net.status, same_net.reason()),
-            "right_token_other_64_fd00:1:2:6::a": other_open.status,
+            "right_token_other_64_fd00:1:2:6::a": "%d %s" % (other_open.status, other_open.reason()),
             "health_200_of_80_two_addresses_one_64": same, "health_200_of_80_two_64s": diff,
             "health_200_of_80_two_ipv4_addresses": v4}
 
