@@ -133,11 +133,11 @@ def test_desync_pair_hostile_health_then_another_users_call(box):
 def test_health_is_rate_limited_per_address(box):
     got = box("health-rate")
     enf.show("/health: 60 at once from one address", got["burst"])
-    enf.show("/health: that address again", f"{got['same_address_after']['status']} "
+    enf.show("/health: 5 more from that address right away", f"{got['same_address_after']['statuses']} "
              f"Retry-After={got['same_address_after']['retry_after']}")
     enf.show("/health: another address", got["other_address_after"])
     assert got["burst"].get("429", 0) > 0 and got["burst"].get("200", 0) >= 20, got
-    assert got["same_address_after"]["status"] == 429 and got["same_address_after"]["retry_after"]
+    assert got["same_address_after"]["statuses"].count(429) >= 3 and got["same_address_after"]["retry_after"]
     assert got["same_address_after"]["json"] == {"error": "too_many_requests"}
     assert got["other_address_after"] == 200
 
