@@ -14,6 +14,8 @@ description:
   - Parses the JSON audit lines the proxy writes (one object per line) and counts, over a
     time window, the requests, the statuses, the error rate, the users with the most
     C(429) (rate limited) and C(403) (denied) answers, and the most called tools.
+  - A line ends at C(\n) only, never at U+2028, U+2029, U+0085 or other characters
+    C(str.splitlines) treats as line ends (a logged field may contain them).
   - Tolerant of what it cannot read. A missing or empty field is skipped, a line that is not a
     JSON object is counted in C(invalid_lines), a line without a parsable C(time) is counted
     in C(untimed_lines) (and left out when a window is set). A request without a subject is
@@ -21,7 +23,10 @@ description:
 positional: _input
 options:
   _input:
-    description: The log as one string or as a list of lines.
+    description:
+      - The log as one string, or as a list of strings (lines, or whole files concatenated
+        in order); both are split at C(\n) only. Pass a command's C(stdout), not its
+        C(stdout_lines), which Ansible splits with C(str.splitlines).
     type: raw
     required: true
   window:
@@ -44,17 +49,23 @@ options:
     description: How many entries each ranking keeps.
     type: int
     default: 5
+  max_lines:
+    description: Keep only the newest (last) this many non-blank lines; default all.
+    type: int
 """
 
 EXAMPLES = r"""
-- name: Read the last day of the audit log
-  ansible.builtin.command: tail -n 200000 /var/log/nginx/mcpsec-audit.log
-  register: __audit_tail
+- name: Read the audit log and its rotated copies, oldest first (zcat -f reads plain and .gz)
+  ansible.builtin.command:
+    argv: [zcat, -f, --, /var/log/nginx/mcpsec-audit.log.2.gz, /var/log/nginx/mcpsec-audit.log.1,
+           /var/log/nginx/mcpsec-audit.log]
+  register: __audit_cat
   changed_when: false
 
 - name: Print the top users by 429 and 403, the top tools and the error rate
   ansible.builtin.debug:
-    msg: "{{ (__audit_tail.stdout | mcpsec.gateway.audit_summary(window='24h', now=ansible_facts.date_time.iso8601)).report }}"
+    msg: "{{ (__audit_cat.stdout | mcpsec.gateway.audit_summary(window='24h', now=ansible_facts.date_time.iso8601,
+              max_lines=200000)).report }}"
 """
 
 RETURN = r"""
@@ -78,12 +89,13 @@ from ansible_collections.mcpsec.gateway.plugins.plugin_utils._audit import (
 )
 
 
-def audit_summary(lines, window=None, since=None, until=None, now=None, top=5):
+def audit_summary(lines, window=None, since=None, until=None, now=None, top=5, max_lines=None):
     if lines is not None and not isinstance(lines, str) and not isinstance(lines, (list, tuple)):
         raise AnsibleFilterError('audit_summary: expected the log as a string or a list of lines, got %s'
                                  % type(lines).__name__)
     try:
-        summary = summarize(lines, window=window, since=since, until=until, now=now, top=int(top))
+        summary = summarize(lines, window=window, since=since, until=until, now=now, top=int(top),
+                            max_lines=None if max_lines is None else int(max_lines))
     except (AuditError, TypeError, ValueError) as exc:
         raise AnsibleFilterError('audit_summary: %s' % exc) from None
     summary['report'] = render(summary)

@@ -11,6 +11,11 @@ A line has (all optional) ``time`` (ISO 8601), ``client``, ``subject``, ``roles`
 ``method`` (the JSON-RPC method), ``tool``, ``decision``, ``reason``, ``status``,
 ``bytes``, ``request_time`` and ``upstream_time``. Missing, empty or ``"-"`` fields
 are tolerated; a line that is not a JSON object is counted as invalid, never fatal.
+
+Lines end at ``\n`` only: nginx writes one line per request ending in ``\n``, and a
+field may hold U+2028, U+2029, U+0085, ``\r``, ``\v`` or ``\f``, which
+``str.splitlines()`` would treat as line ends (splitting one request into several
+invalid lines).
 """
 
 from __future__ import annotations
@@ -89,6 +94,18 @@ def _top(counter, top):
     return [{'name': name, 'count': count} for name, count in ranked[:top]]
 
 
+def split_lines(log):
+    """The lines of a log given as one string or as a list of strings, split at ``\n`` only."""
+    if log is None:
+        return []
+    if isinstance(log, str):
+        return log.split('\n')
+    lines = []
+    for item in log:
+        lines.extend(str(item).split('\n'))
+    return lines
+
+
 def parse_lines(lines):
     """(entries, invalid) from an iterable of text lines; blank lines are skipped."""
     entries = []
@@ -110,19 +127,21 @@ def parse_lines(lines):
     return entries, invalid
 
 
-def summarize(lines, window=None, since=None, until=None, now=None, top=5):
+def summarize(lines, window=None, since=None, until=None, now=None, top=5, max_lines=None):
     """Counts over the lines whose ``time`` is in [since, until].
 
     ``window`` (e.g. ``24h``) sets ``since = until - window``; ``until`` defaults to ``now``,
     which defaults to the current time. Without ``window`` and ``since`` every line counts,
-    including lines without a parsable time.
+    including lines without a parsable time. ``max_lines`` keeps only the last (newest)
+    that many non-blank lines.
     """
-    if isinstance(lines, str):
-        lines = lines.splitlines()
-    if lines is None:
-        lines = []
+    lines = split_lines(lines)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise AuditError('top: expected a positive integer, got %r' % (top,))
+    if max_lines is not None:
+        if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 1:
+            raise AuditError('max_lines: expected a positive integer, got %r' % (max_lines,))
+        lines = [line for line in lines if line.strip()][-max_lines:]
 
     now_dt = parse_time(now) if now is not None else datetime.now(timezone.utc)
     if now_dt is None:

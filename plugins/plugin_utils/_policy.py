@@ -68,7 +68,7 @@ OIDC_KEYS = ('issuer', 'audience', 'jwks_uri', 'algorithms', 'subject_claim',
 USER_KEYS = ('password', 'token', 'roles')
 ROLE_KEYS = ('tools', 'resources', 'prompts')
 RATE_KEYS = ('per_ip', 'per_user', 'per_tool')
-ZONE_KEYS = ('rate', 'burst')
+ZONE_KEYS = ('rate', 'burst', 'connections')
 TOOL_LIMIT_KEYS = ('calls', 'per')
 SESSION_KEYS = ('max_per_user',)
 MODES = ('basic', 'bearer', 'oidc')
@@ -76,11 +76,17 @@ MODES = ('basic', 'bearer', 'oidc')
 DEFAULT_ALLOW_CIDRS = ('0.0.0.0/0', '::/0')
 DEFAULT_METRICS_CIDRS = ('127.0.0.1/32', '::1/128')
 DEFAULT_OIDC_CA_FILE = '/etc/ssl/certs/ca-certificates.crt'
+# connections: concurrent requests and streams (an HTTP/2 stream or an SSE response
+# counts as long as it is open) that reach the backend, nginx limit_conn.
 DEFAULT_ZONES = {
-    'per_ip': {'rate': '20r/s', 'burst': 40},
-    'per_user': {'rate': '10r/s', 'burst': 20},
+    'per_ip': {'rate': '20r/s', 'burst': 40, 'connections': 64},
+    'per_user': {'rate': '10r/s', 'burst': 20, 'connections': 32},
 }
+CONNECTIONS_MAX = 65535   # nginx limit_conn refuses more
 ZONE_SIZE = '10m'
+# IPv4 clients by address, IPv6 clients by their /64 (a map in njs_http.conf.j2):
+# one IPv6 host usually holds a whole /64, so per-address keys would not limit it.
+CLIENT_KEY = '$mcpsec_client_key'
 MCP_PATH = '/mcp'
 # The njs_policy layout; njs refuses a document whose version it does not know.
 NJS_POLICY_VERSION = 2
@@ -871,6 +877,12 @@ def _zone(ctx, path, raw, default):
             ok = False
         else:
             result['burst'] = value
+    if fields.get('connections') is not None:
+        value = ctx.integer(path + '.connections', fields['connections'], 1, CONNECTIONS_MAX)
+        if value is None:
+            ok = False
+        else:
+            result['connections'] = value
     return result if ok else None
 
 
@@ -1053,12 +1065,20 @@ def _expand(policy):
         'metrics_allow_cidrs': metrics,
         'oidc_ca_file': str(oidc['ca_file']) if oidc else None,
         'limit_req_zones': [
-            {'name': 'mcpsec_per_ip', 'key': '$binary_remote_addr', 'rate': zones['per_ip']['rate'], 'size': ZONE_SIZE},
+            {'name': 'mcpsec_per_ip', 'key': CLIENT_KEY, 'rate': zones['per_ip']['rate'], 'size': ZONE_SIZE},
             {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': zones['per_user']['rate'], 'size': ZONE_SIZE},
         ],
         'limit_req': [
             {'zone': 'mcpsec_per_ip', 'burst': zones['per_ip']['burst'], 'nodelay': True},
             {'zone': 'mcpsec_per_user', 'burst': zones['per_user']['burst'], 'nodelay': True},
+        ],
+        'limit_conn_zones': [
+            {'name': 'mcpsec_conn_per_ip', 'key': CLIENT_KEY, 'size': ZONE_SIZE},
+            {'name': 'mcpsec_conn_per_user', 'key': '$mcpsec_subject', 'size': ZONE_SIZE},
+        ],
+        'limit_conn': [
+            {'zone': 'mcpsec_conn_per_ip', 'connections': zones['per_ip']['connections']},
+            {'zone': 'mcpsec_conn_per_user', 'connections': zones['per_user']['connections']},
         ],
         'njs_policy': njs_policy,
     }

@@ -710,10 +710,89 @@ def bearer_cases():
     if r.status == 400 and not is_rpc_error(r):
         MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
     policy_version_cases()
-    dsid = upstream_restart_cases()
+    upstream_restart_cases()
+    dsid = isolation_cases()
     flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     audit_cases(list(SECRETS['tokens'].values()))
+
+
+def isolation_cases():
+    """Issue 13: atomic per-tool windows, one answer for unknown and foreign sessions,
+    tool names outside MCP's characters, the refusal limit, escaped log fields,
+    session slots reclaimed from a backend that forgot them."""
+    # N concurrent calls over both workers admit exactly the limit (slow-tool: 3 per 60 s)
+    _r, msid = initialize('mallory', src='127.0.2.1')
+    body = call('slow-tool', 5)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as ex:
+        rs = list(ex.map(lambda i: post('mallory', body, sid=msid, src='127.0.2.%d' % (2 + i % 8)), range(24)))
+    codes = sorted(r.status for r in rs)
+    report('per-tool limit is atomic: 24 concurrent calls over both workers admit exactly 3 (%s)'
+           % {c: codes.count(c) for c in set(codes)}, codes == [200] * 3 + [429] * 21
+           and all(r.h('retry-after') for r in rs if r.status == 429), codes)
+
+    # unknown and foreign session ids: one identical answer
+    _r, asid = initialize('alice', src='127.0.2.20')
+    foreign = post('bob', rpc('ping', None, 9), sid=asid, src='127.0.2.21')
+    unknown = post('bob', rpc('ping', None, 9), sid='no-such-session-0001', src='127.0.2.21')
+    report('unknown and foreign session ids get the same 404 body', foreign.status == unknown.status == 404
+           and foreign.body == unknown.body and is_rpc_error(foreign, None), (foreign, unknown))
+
+    # tools/call names outside [A-Za-z0-9_.-]{1,128}: 403 whatever the role, before the backend
+    for label, name in (('look-alike', 'ech\u043e'), ('space', 'get env'), ('129 chars', 'a' * 129),
+                        ('U+2028', 'echo\u2028x'), ('U+0085', 'echo\u0085')):
+        r = post('alice', call(name, 6), sid=asid, src='127.0.2.20')
+        report('tool name %s refused 403 for an admin, not forwarded' % label,
+               r.status == 403 and is_rpc_error(r, 6) and 'seen' not in r.body.decode('utf-8', 'replace'), r)
+
+    # refusals (401/403/404) count per address: a flood meets 429, another address does not
+    # (the window is the clock's minute: a flood that crosses one may see 2 x 300 before its 429)
+    codes = []
+    for i in range(700):
+        codes.append(post('bob', rpc('ping', None, i), sid='flood-%d' % i, src='127.0.2.30').status)
+        if codes[-1] != 404:
+            break
+    after = post('bob', rpc('ping', None, 1), sid=asid, src='127.0.2.30')
+    other = post('alice', rpc('ping', None, 2), sid=asid, src='127.0.2.31')
+    report('refusal limit: 300 refused per minute per address, then 429 (%d x 404 first), other address 200'
+           % codes.count(404), codes[-1] == 429 and 300 <= codes.count(404) <= 600
+           and after.status == 429 and after.h('retry-after') and other.status == 200, (codes[-3:], after, other))
+
+    # a backend restart forgets every session: slots at the cap are reclaimed, nobody is locked out
+    held = []
+    capped = None
+    for _i in range(3):     # dave's sessions up to his cap (2)
+        r, sid = initialize('dave', src='127.0.2.40')
+        if r.status != 200:
+            capped = r
+            break
+        held.append(sid)
+    restart_upstream()
+    r, s3 = initialize('dave', src='127.0.2.40')
+    report('session cap reached, backend restarted: initialize reclaims the lost slots (%s then %d)'
+           % (capped.status if capped else None, r.status),
+           capped is not None and capped.status == 429 and r.status == 200 and bool(s3), (capped, r))
+    stale = held[0] if held else None
+    if stale:
+        report('a reclaimed session id is gone for good',
+               post('dave', rpc('ping', None, 3), sid=stale, src='127.0.2.40').status == 404)
+    return s3
+
+
+def restart_upstream():
+    """Stop the stand-in backend (it may be our own child: reap it) and start a new one."""
+    pid = int(open('/run/mcpsec-upstream.pid').read().strip())
+    os.kill(pid, 15)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        while os.path.exists('/proc/%d' % pid):
+            time.sleep(0.1)
+    proc = subprocess.Popen(['python3', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'upstream.py'), '8000'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with open('/run/mcpsec-upstream.pid', 'w') as f:
+        f.write(str(proc.pid))
+    wait_for_port(8000)
 
 
 def policy_version_cases():

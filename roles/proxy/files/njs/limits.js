@@ -6,8 +6,12 @@ import util from 'util.js';
 
 var hasOwn = util.hasOwn;
 
-var AUTH_FAIL_LIMIT = 50;          // failed authentications per client IP per window
+var AUTH_FAIL_LIMIT = 50;          // failed authentications per client address per window
 var AUTH_FAIL_WINDOW_S = 60;
+/* Refusals the proxy answers itself (401, 403, 404) per client address per
+ * window: a client making a few mistakes never meets it, a flood at once. */
+var REFUSAL_LIMIT = 300;
+var REFUSAL_WINDOW_S = 60;
 
 /* Per user per tool limit: returns null or {calls, window} for the tool. */
 function toolLimit(policy, tool) {
@@ -56,26 +60,116 @@ function slidingAdmit(log, calls, windowMs, nowMs) {
 }
 
 
-/* Failed authentications per client IP: limit_req runs only after njs (on the
- * upstream location), so guessing is throttled here. Once over the limit even
- * a correct credential gets 429, so a guess cannot be confirmed. */
-function authFailKey(r) {
-    return windowKey('\u0000authfail', r.variables.remote_addr, AUTH_FAIL_WINDOW_S, Date.now());
+/* The client as the per-address limits see it: an IPv4 address, or an IPv6
+ * client's /64 (one host usually holds a whole /64; per address it could
+ * try 2^64 times the limit). Same key as nginx's $mcpsec_client_key. */
+function clientKey(r) {
+    var raw = r.rawVariables.binary_remote_addr;
+    if (raw !== undefined && raw.length === 16) {
+        return raw.slice(0, 8).toString('hex') + '/64';
+    }
+    return r.variables.remote_addr;
 }
 
-/* The client address's failure window when it is over the limit, else null. */
-function overAuthFailLimit(r) {
-    var w = authFailKey(r);
+/* Failed authentications per client address: limit_req runs only after njs (on
+ * the upstream location), so guessing is throttled here. Once over the limit
+ * even a correct credential gets 429, so a guess cannot be confirmed. */
+function authFailKey(r) {
+    return windowKey('\u0000authfail', clientKey(r), AUTH_FAIL_WINDOW_S, Date.now());
+}
+
+function refusalKey(r) {
+    return windowKey('\u0000refused', clientKey(r), REFUSAL_WINDOW_S, Date.now());
+}
+
+/* The client's window when its counter is at `limit`, else null. */
+function overLimit(w, limit) {
     var n = ngx.shared.mcpsec_counters.get(w.key);
-    return n !== undefined && n >= AUTH_FAIL_LIMIT ? w : null;
+    return n !== undefined && n >= limit ? w : null;
+}
+
+function overAuthFailLimit(r) {
+    return overLimit(authFailKey(r), AUTH_FAIL_LIMIT);
+}
+
+function overRefusalLimit(r) {
+    return overLimit(refusalKey(r), REFUSAL_LIMIT);
+}
+
+/* Before authentication: null to go on, or the refusal {status, reason,
+ * retryAfter}. The client's failure counter is created here, before the
+ * credential is checked, so a store too full to count it refuses the request
+ * (503) instead of letting a guess through uncounted: a full store never
+ * turns into unlimited guessing, and never into an oracle (200 for the right
+ * credential, something else for a wrong one). */
+function gate(r) {
+    var w = authFailKey(r);
+    var n;
+    try {
+        n = ngx.shared.mcpsec_counters.incr(w.key, 0, 0, w.ttlMs);
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: counter store refused a write (' + e.message + '): denying');
+        return {status: 503, reason: 'counter_store_full', retryAfter: 5};
+    }
+    if (n >= AUTH_FAIL_LIMIT) {
+        return {status: 429, reason: 'auth_throttled', retryAfter: w.retryAfter};
+    }
+    var rw = overRefusalLimit(r);
+    if (rw !== null) {
+        return {status: 429, reason: 'refusal_throttled', retryAfter: rw.retryAfter};
+    }
+    return null;
+}
+
+/* Counts one event in the client's window. False when the store refused the
+ * write: the caller must then deny (fail closed), never go on uncounted. */
+function count(w) {
+    try {
+        ngx.shared.mcpsec_counters.incr(w.key, 1, 0, w.ttlMs);
+        return true;
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: counter store refused a write (' + e.message + '): denying');
+        return false;
+    }
+}
+
+/* Per user per tool limit, atomic across workers: `calls` slots per user, tool
+ * and window; a call is admitted only by claiming a free slot with add(),
+ * which succeeds for exactly one caller, and a slot stays taken for the
+ * window (its TTL). So at most `calls` calls are admitted in ANY window of
+ * that length, whatever the workers interleave. Returns {admit, retryAfter};
+ * throws when the store cannot take the write (deny). */
+function admitToolCall(subject, tool, calls, windowS, nowMs) {
+    var dict = ngx.shared.mcpsec_toolslots;
+    var windowMs = windowS * 1000;
+    var base = subject + '\n' + tool + '\n' + windowS + '\n';
+    var oldest = null;
+    for (var i = 0; i < calls; i++) {
+        if (dict.add(base + i, nowMs, windowMs)) {
+            return {admit: true, retryAfter: 0};
+        }
+        var t = dict.get(base + i);
+        if (t !== undefined && (oldest === null || t < oldest)) {
+            oldest = t;
+        }
+    }
+    var wait = oldest === null ? 1 : Math.ceil((oldest + windowMs - nowMs) / 1000);
+    return {admit: false, retryAfter: Math.max(1, wait)};
 }
 
 export default {
     toolLimit: toolLimit,
     windowKey: windowKey,
     slidingAdmit: slidingAdmit,
+    clientKey: clientKey,
     authFailKey: authFailKey,
+    refusalKey: refusalKey,
     overAuthFailLimit: overAuthFailLimit,
+    overRefusalLimit: overRefusalLimit,
+    count: count,
+    gate: gate,
+    admitToolCall: admitToolCall,
+    REFUSAL_LIMIT: REFUSAL_LIMIT,
     AUTH_FAIL_LIMIT: AUTH_FAIL_LIMIT,
     AUTH_FAIL_WINDOW_S: AUTH_FAIL_WINDOW_S
 };

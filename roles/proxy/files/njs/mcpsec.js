@@ -13,8 +13,9 @@
  *
  * Shared dict zones (js_shared_dict_zone):
  *   mcpsec_sessions  string            session id -> subject, pending initialize reservations
- *   mcpsec_counters  number            failed-authentication counters per client address
- *   mcpsec_toolcalls string, evict     per user per tool: times of the calls admitted in the window
+ *   mcpsec_counters  number            failed-authentication and refusal counters per client (IPv6: /64)
+ *   mcpsec_toolslots number            per user per tool: one slot per call admitted in the window
+ *   (sizes and why none of these evicts: njs_http.conf.j2)
  *   mcpsec_jwt       string, evict     verified JWT cache keyed by digest
  *   mcpsec_jwks      string            JWKS cache, single-flight lock, refetch stamps
  *
@@ -41,9 +42,7 @@ import lists from 'lists.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
-var slidingAdmit = limits.slidingAdmit;
 var authFailKey = limits.authFailKey;
-var overAuthFailLimit = limits.overAuthFailLimit;
 var matchStaticToken = credentials.matchStaticToken;
 var basicUser = credentials.basicUser;
 var jwtCacheKey = jwt.jwtCacheKey;
@@ -63,8 +62,6 @@ var send = respond.send;
 var MESSAGES = respond.MESSAGES;
 var deny = respond.deny;
 var SESSION_ID_RE = sessions.SESSION_ID_RE;
-var PENDING_SESSION_MS = sessions.PENDING_SESSION_MS;
-var countSessions = sessions.countSessions;
 var parseBody = json.parseBody;
 
 /* The expanded policy format this code reads (plugins: njs_policy version). */
@@ -83,20 +80,18 @@ function getPolicy() {
 }
 
 function authThrottled(r) {
-    var w = overAuthFailLimit(r);
-    if (w !== null) {
-        deny(r, 429, 'auth_throttled', null, {'Retry-After': String(w.retryAfter)});
+    var g = limits.gate(r);
+    if (g !== null) {
+        deny(r, g.status, g.reason, null, {'Retry-After': String(g.retryAfter)});
         return true;
     }
     return false;
 }
 
 function unauthorized(r, policy, reason, tokenGiven) {
-    var w = authFailKey(r);
-    try {
-        ngx.shared.mcpsec_counters.incr(w.key, 1, 0, w.ttlMs);
-    } catch (e) {
-        ngx.log(ngx.WARN, 'mcpsec: auth failure counter: ' + e.message);
+    if (!limits.count(authFailKey(r))) {
+        deny(r, 503, 'counter_store_full', null, {'Retry-After': '5'});
+        return;
     }
     send(r, 401, reason, rpcError(null, 401, respond.unauthorizedMessage(policy, reason)),
          {'WWW-Authenticate': respond.authChallenges(policy, tokenGiven)});
@@ -225,13 +220,16 @@ function ownedSession(r, subject) {
     var store = ngx.shared.mcpsec_sessions;
     var owner = store.get('s:' + sid);
     if (owner !== subject) {
-        deny(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', null);
+        /* one answer for unknown and foreign ids (no existence oracle); the log tells them apart */
+        send(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', rpcError(null, 404, MESSAGES[404]));
         return null;
     }
     try {
         store.set('s:' + sid, subject);  /* re-arm the idle timeout */
     } catch (e) {
-        ngx.log(ngx.WARN, 'mcpsec: session refresh: ' + e.message);
+        ngx.log(ngx.ERR, 'mcpsec: session store refused a refresh (' + e.message + '): denying');
+        deny(r, 503, 'session_store_full', null, {'Retry-After': '5'});
+        return null;
     }
     return sid;
 }
@@ -289,6 +287,7 @@ function refuseMessage(r, info) {
         return true;
     }
     setVar(r, 'mcpsec_rpc_method', info.method || info.kind);
+    r.variables.mcpsec_rpc_id = info.id === undefined || info.id === null ? '' : JSON.stringify(info.id);
     if (info.target === 'tool') {
         setVar(r, 'mcpsec_tool', info.name);
     }
@@ -297,6 +296,11 @@ function refuseMessage(r, info) {
 
 /* Per-method authorization: what the request acts on must be allowed. */
 function refuseTarget(r, policy, a, info) {
+    if (info.method === 'tools/call' && !TOOL_NAME_RE.test(info.name)) {
+        /* no real tool has such a name: refused whatever the role (MCP tool-name characters) */
+        forbid(r, policy, 'tool_name', info.id, 'tool names are 1-128 of [A-Za-z0-9_.-]');
+        return true;
+    }
     if (info.target === null || authz.allowed(policy, a.roles, info.target, info.name)) {
         return false;
     }
@@ -311,14 +315,11 @@ function refuseToolRate(r, policy, subject, info) {
     if (lim === null) {
         return false;
     }
-    var slot = subject + '\n' + info.name + '\n' + lim.window;
     var verdict;
     try {
-        /* get and set run without yielding: within a worker this is atomic. */
-        verdict = slidingAdmit(ngx.shared.mcpsec_toolcalls.get(slot), lim.calls,
-                               lim.window * 1000, Date.now());
-        ngx.shared.mcpsec_toolcalls.set(slot, verdict.log);
+        verdict = limits.admitToolCall(subject, info.name, lim.calls, lim.window, Date.now());
     } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: tool call store refused a write (' + e.message + '): denying');
         deny(r, 503, 'counter_unavailable', info.id, {'Retry-After': '5'});
         return true;
     }
@@ -342,18 +343,29 @@ function refuseModern(r, info) {
 /* initialize without a session: the subject's session cap, then a pending
  * reservation the bind location's header filter turns into a binding. */
 function openSession(r, policy, subject, info) {
-    if (countSessions(subject) >= policy.max_sessions_per_user) {
-        deny(r, 429, 'session_cap', info.id, {'Retry-After': '60'});
+    var v = sessions.reserve(r, policy, subject);
+    if (v.scope === 'user' || v.scope === 'total') {
+        /* at a cap: release what the backend no longer knows, then try once more */
+        sessions.reclaim(r, v.scope === 'user' ? subject : null).then(function () {
+            try {
+                admitSession(r, info, sessions.reserve(r, policy, subject));
+            } catch (e) {
+                internalError(r, e);
+            }
+        }, function (e) {
+            internalError(r, e);
+        });
         return;
     }
-    var pending = 'p:' + r.variables.request_id;
-    try {
-        ngx.shared.mcpsec_sessions.set(pending, subject, PENDING_SESSION_MS);
-    } catch (e) {
-        deny(r, 503, 'session_store_full', info.id, {'Retry-After': '5'});
+    admitSession(r, info, v);
+}
+
+function admitSession(r, info, v) {
+    if (v.pending === undefined) {
+        deny(r, v.status, v.reason, info.id, {'Retry-After': String(v.retryAfter)});
         return;
     }
-    setVar(r, 'mcpsec_pending', pending);
+    setVar(r, 'mcpsec_pending', v.pending);
     allow(r, UPSTREAM_BIND);
 }
 
@@ -370,7 +382,8 @@ function enforce(r, policy, a) {
         }
         return;
     }
-    var subject = a.subject;
+    /* the subject as $mcpsec_subject holds it (escaped), so bindings made from either agree */
+    var subject = respond.escapeText(a.subject);
     setVar(r, 'mcpsec_subject', subject);
     setVar(r, 'mcpsec_roles', a.roles.join(','));
 
@@ -487,6 +500,7 @@ function answerFiltered(r, policy, a, info, list, sid, reply) {
 /* What opens or ends a session goes to UPSTREAM_BIND (its header filter keeps
  * the bindings); everything else to UPSTREAM, which runs no njs. */
 var UPSTREAM = '@mcpsec_upstream';
+var TOOL_NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 var UPSTREAM_BIND = '@mcpsec_upstream_bind';
 
 function allow(r, location) {

@@ -3,6 +3,7 @@
  */
 
 import util from 'util.js';
+import limits from 'limits.js';
 
 var hasOwn = util.hasOwn;
 var clip = util.clip;
@@ -80,11 +81,34 @@ function unauthorizedMessage(policy, reason) {
     return 'Unauthorized (' + reason + '): ' + hint;
 }
 
+/* Every byte outside printable ASCII becomes \uXXXX text before it reaches a
+ * variable the audit log reads: nginx's escape=json leaves U+2028, U+2029 and
+ * U+0085 raw, which line-splitting readers take for line ends. */
+var UNPRINTABLE_RE = /[^\x20-\x5b\x5d-\x7e]/;        /* and the backslash: one text per value */
+var UNPRINTABLE_ALL_RE = /[^\x20-\x5b\x5d-\x7e]/g;
+
+function escapeText(s) {
+    if (!UNPRINTABLE_RE.test(s)) {
+        return s;
+    }
+    return s.replace(UNPRINTABLE_ALL_RE, function (c) {
+        return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+    });
+}
+
 function setVar(r, name, value) {
-    r.variables[name] = value === null || value === undefined ? '' : clip(value);
+    r.variables[name] = value === null || value === undefined ? '' : escapeText(clip(value));
 }
 
 function send(r, status, reason, body, headers) {
+    /* 401, 403 and 404 the proxy answers count toward the client's refusal
+     * limit; a store that cannot count them refuses instead (fail closed). */
+    if ((status === 401 || status === 403 || status === 404) && !limits.count(limits.refusalKey(r))) {
+        status = 503;
+        reason = 'counter_store_full';
+        body = rpcError(null, 503, MESSAGES[503] + ': ' + reason);
+        headers = {'Retry-After': '5'};
+    }
     setVar(r, 'mcpsec_decision', 'deny');
     setVar(r, 'mcpsec_reason', reason);
     /* Cache-Control: no-store comes from the server's security headers */
@@ -133,6 +157,7 @@ export default {
     forbiddenHeaders: forbiddenHeaders,
     unauthorizedMessage: unauthorizedMessage,
     setVar: setVar,
+    escapeText: escapeText,
     send: send,
     deny: deny,
     denyRpc: denyRpc,

@@ -50,6 +50,89 @@ function upstreamHeaders(r) {
     }
 }
 
+/* A session slot for `subject` (initialize without a session): the pending
+ * reservation is written FIRST and the caps counted after, bindings and other
+ * reservations included, so initializes racing on both workers never admit
+ * more than max_sessions_per_user for the subject nor max_sessions_total for
+ * the host (a reservation that finds a cap exceeded withdraws itself; two
+ * racing for the last slot may both withdraw, never both stay).
+ * Returns {pending} or {status, reason, retryAfter, scope ('user'|'total')}. */
+function reserve(r, policy, subject) {
+    var store = ngx.shared.mcpsec_sessions;
+    var pending = 'p:' + r.variables.request_id;
+    try {
+        store.set(pending, subject, PENDING_SESSION_MS);
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: session store refused a reservation (' + e.message + '): denying');
+        return {status: 503, reason: 'session_store_full', retryAfter: 5, scope: null};
+    }
+    var items = store.items();
+    var mine = 0;
+    var total = 0;
+    for (var i = 0; i < items.length; i++) {
+        var k = items[i][0];
+        if (k.charCodeAt(1) === 58 && (k.charCodeAt(0) === 115 || k.charCodeAt(0) === 112)) {   /* s: p: */
+            total++;
+            if (items[i][1] === subject) {
+                mine++;
+            }
+        }
+    }
+    var verdict = null;
+    if (mine > policy.max_sessions_per_user) {
+        verdict = {status: 429, reason: 'session_cap', retryAfter: 60, scope: 'user'};
+    } else if (typeof policy.max_sessions_total === 'number' && total > policy.max_sessions_total) {
+        verdict = {status: 503, reason: 'host_session_cap', retryAfter: 30, scope: 'total'};
+    }
+    if (verdict !== null) {
+        store.delete(pending);
+        return verdict;
+    }
+    return {pending: pending};
+}
+
+/* Sessions the backend no longer knows (it restarted, or reaped them idle)
+ * still hold bindings until the idle timeout: before a cap refuses anyone,
+ * ask the backend about each binding at that cap (the subject's, or every
+ * one for the host cap) and release those it answers 404 for. A restart of
+ * the backend therefore never locks anyone out. Resolves to the number
+ * released; probes that fail release nothing. */
+function reclaim(r, subject) {
+    var url = r.variables.mcpsec_backend_url;
+    var items = ngx.shared.mcpsec_sessions.items();
+    var probes = [];
+    for (var i = 0; i < items.length; i++) {
+        if (items[i][0].indexOf('s:') === 0 && (subject === null || items[i][1] === subject)) {
+            probes.push(probe(url, items[i][0].slice(2), items[i][1]));
+        }
+    }
+    return Promise.all(probes).then(function (released) {
+        var n = 0;
+        for (var j = 0; j < released.length; j++) {
+            n += released[j];
+        }
+        return n;
+    });
+}
+
+var PROBE_BODY = '{"jsonrpc":"2.0","id":"mcpsec-session-probe","method":"ping"}';
+
+function probe(url, sid, owner) {
+    return ngx.fetch(url, {method: 'POST', body: PROBE_BODY,
+                           headers: {'Content-Type': 'application/json', 'Mcp-Session-Id': sid,
+                                     'Accept': 'application/json, text/event-stream'}})
+        .then(function (reply) {
+            if (reply.status === 404) {
+                release(sid, owner);
+                return 1;
+            }
+            return 0;
+        }, function (e) {
+            ngx.log(ngx.WARN, 'mcpsec: session probe failed: ' + e.message);
+            return 0;
+        });
+}
+
 /* Release a session binding the backend no longer knows (only the owner's). */
 function release(sid, subject) {
     if (sid === undefined || sid === null) {
@@ -65,13 +148,27 @@ function release(sid, subject) {
 }
 
 /* js_content for "error_page 404 = @mcpsec_session_gone" on @mcpsec_upstream: the
- * backend does not know the session (it restarted, or the session ended) and
- * said 404. Release the binding so it no longer counts against the subject's
- * session cap, and answer 404 so the client starts a new session. */
+ * backend said 404. For a request in a session that means the backend does not
+ * know the session (it restarted, or the session ended): release the binding
+ * so it no longer counts against the caps, and answer "session not found" so
+ * the client starts a new one. A request without a session gets a JSON-RPC
+ * error with its own id instead ($mcpsec_rpc_id, set by the handler). */
 function sessionGone(r) {
-    release(r.headersIn['Mcp-Session-Id'], r.variables.mcpsec_subject);
-    setVar(r, 'mcpsec_reason', 'session_expired');
+    var sid = r.headersIn['Mcp-Session-Id'];
     r.headersOut['Content-Type'] = 'application/json';
+    if (sid === undefined) {
+        var id = null;
+        try {
+            id = r.variables.mcpsec_rpc_id ? JSON.parse(r.variables.mcpsec_rpc_id) : null;
+        } catch (e) {
+            id = null;
+        }
+        setVar(r, 'mcpsec_reason', 'upstream_not_found');
+        r.return(404, rpcError(id, 404, 'Not found'));
+        return;
+    }
+    release(sid, r.variables.mcpsec_subject);
+    setVar(r, 'mcpsec_reason', 'session_expired');
     r.return(404, rpcError(null, 404, MESSAGES[404]));
 }
 
@@ -79,6 +176,8 @@ export default {
     SESSION_ID_RE: SESSION_ID_RE,
     PENDING_SESSION_MS: PENDING_SESSION_MS,
     countSessions: countSessions,
+    reserve: reserve,
+    reclaim: reclaim,
     release: release,
     upstreamHeaders: upstreamHeaders,
     sessionGone: sessionGone

@@ -128,3 +128,51 @@ def test_filter_names_the_bad_argument(kwargs, message):
 def test_filter_rejects_a_mapping():
     with pytest.raises(AnsibleFilterError, match='string or a list'):
         audit_summary({'a': 1})
+
+
+# Characters str.splitlines() treats as line ends. nginx's escape=json leaves U+2028,
+# U+2029 and U+0085 raw (valid JSON); the others are control characters JSON refuses raw.
+RAW_IN_JSON = ['\u2028', '\u2029', '\u0085']
+CONTROLS = ['\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e']
+
+
+def denied_lines(char):
+    line = json.dumps({'time': NOW, 'subject': 'mallory', 'method': 'tools/call', 'tool': 'xQy',
+                       'decision': 'deny', 'status': 403}).replace('xQy', 'x%sy' % char)
+    return [line] * 6
+
+
+@pytest.mark.parametrize('char', RAW_IN_JSON + CONTROLS, ids=lambda c: 'U+%04X' % ord(c))
+def test_lines_end_at_newline_only(char):
+    # Six denied calls whose tool name carries a character splitlines() would split at
+    # are six lines (once they were 1 request plus 10 invalid lines).
+    denied = denied_lines(char)
+    text = '\n'.join(denied) + '\n'
+    valid = char in RAW_IN_JSON
+    for given in (text, [text], denied):
+        s = summarize(given, now=NOW)
+        assert (s['total'], s['invalid_lines']) == ((6, 0) if valid else (0, 6)), (given, s)
+    if valid:
+        s = audit_summary(text, now=NOW)
+        assert s['top_users_403'] == [{'name': 'mallory', 'count': 6}]
+        assert s['top_tools'] == [{'name': 'x%sy' % char, 'count': 6}]
+
+
+def test_a_list_of_whole_files_is_split_into_lines():
+    older, newer = '\n'.join(LOG[:6]) + '\n', '\n'.join(LOG[6:]) + '\n'
+    s = summarize([older, newer], window='1h', now=NOW)
+    assert (s['total'], s['outside_window'], s['invalid_lines']) == (12, 1, 0)
+
+
+def test_max_lines_keeps_the_newest_lines():
+    # LOG is oldest last; reversed, the last three lines are the three newest.
+    s = summarize(list(reversed(LOG)) + ['', '  '], now=NOW, max_lines=3)
+    assert s['total'] == 3
+    assert s['first'] == '2026-11-25T11:53:00+00:00' and s['last'] == '2026-11-25T11:55:00+00:00'
+    assert audit_summary('\n'.join(LOG), now=NOW, max_lines=1)['total'] == 1
+
+
+@pytest.mark.parametrize('bad', [0, -1, True, '10'])
+def test_max_lines_must_be_a_positive_integer(bad):
+    with pytest.raises(Exception, match='max_lines'):
+        summarize(LOG, now=NOW, max_lines=bad)

@@ -109,12 +109,20 @@ CONTRACT_OUTPUT = {
     'metrics_allow_cidrs': ['127.0.0.1/32', '::1/128'],
     'oidc_ca_file': None,
     'limit_req_zones': [
-        {'name': 'mcpsec_per_ip', 'key': '$binary_remote_addr', 'rate': '20r/s', 'size': '10m'},
+        {'name': 'mcpsec_per_ip', 'key': '$mcpsec_client_key', 'rate': '20r/s', 'size': '10m'},
         {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': '10r/s', 'size': '10m'},
     ],
     'limit_req': [
         {'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
         {'zone': 'mcpsec_per_user', 'burst': 20, 'nodelay': True},
+    ],
+    'limit_conn_zones': [
+        {'name': 'mcpsec_conn_per_ip', 'key': '$mcpsec_client_key', 'size': '10m'},
+        {'name': 'mcpsec_conn_per_user', 'key': '$mcpsec_subject', 'size': '10m'},
+    ],
+    'limit_conn': [
+        {'zone': 'mcpsec_conn_per_ip', 'connections': 64},
+        {'zone': 'mcpsec_conn_per_user', 'connections': 32},
     ],
     'njs_policy': {
         'version': 2,
@@ -163,6 +171,10 @@ def test_defaults_are_safe():
     assert out['metrics_allow_cidrs'] == ['127.0.0.1/32', '::1/128']
     assert out['limit_req_zones'][0]['rate'] == '20r/s'
     assert out['limit_req'][1]['burst'] == 20
+    assert out['limit_conn'] == [{'zone': 'mcpsec_conn_per_ip', 'connections': 64},
+                                 {'zone': 'mcpsec_conn_per_user', 'connections': 32}]
+    # per-address zones key IPv6 clients by /64 (the map in njs_http.conf.j2)
+    assert out['limit_req_zones'][0]['key'] == out['limit_conn_zones'][0]['key'] == '$mcpsec_client_key'
 
 
 def test_user_without_roles_gets_no_tool():
@@ -236,10 +248,18 @@ VALID = [
      {'public_url': 'https://[2001:db8::1]:8443', 'server_name': '2001:db8::1', 'port': 8443}),
     ('rate-per-minute', basic(rate_limits={'per_ip': {'rate': '600r/m'}}),
      {'limit_req_zones': [
-         {'name': 'mcpsec_per_ip', 'key': '$binary_remote_addr', 'rate': '600r/m', 'size': '10m'},
+         {'name': 'mcpsec_per_ip', 'key': '$mcpsec_client_key', 'rate': '600r/m', 'size': '10m'},
          {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': '10r/s', 'size': '10m'}],
       'limit_req': [{'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
                     {'zone': 'mcpsec_per_user', 'burst': 20, 'nodelay': True}]}),
+    ('connections', basic(rate_limits={'per_ip': {'connections': 200}, 'per_user': {'connections': 1}}),
+     {'limit_conn': [{'zone': 'mcpsec_conn_per_ip', 'connections': 200},
+                     {'zone': 'mcpsec_conn_per_user', 'connections': 1}],
+      'limit_req': [{'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
+                    {'zone': 'mcpsec_per_user', 'burst': 20, 'nodelay': True}]}),
+    ('connections-keep-rate', basic(rate_limits={'per_ip': {'rate': '5r/s'}}),
+     {'limit_conn': [{'zone': 'mcpsec_conn_per_ip', 'connections': 64},
+                     {'zone': 'mcpsec_conn_per_user', 'connections': 32}]}),
     ('burst-zero', basic(rate_limits={'per_user': {'burst': 0}}),
      {'limit_req': [{'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
                     {'zone': 'mcpsec_per_user', 'burst': 0, 'nodelay': True}]}),
@@ -503,6 +523,12 @@ INVALID = [
      'must be >= 0'),
     ('burst-string', basic(rate_limits={'per_ip': {'burst': '40'}}), 'mcpsec_policy.rate_limits.per_ip.burst:',
      'expected an integer, got a string'),
+    ('connections-zero', basic(rate_limits={'per_ip': {'connections': 0}}),
+     'mcpsec_policy.rate_limits.per_ip.connections:', 'must be 1..65535, got 0'),
+    ('connections-over-nginx-max', basic(rate_limits={'per_user': {'connections': 65536}}),
+     'mcpsec_policy.rate_limits.per_user.connections:', 'must be 1..65535'),
+    ('connections-string', basic(rate_limits={'per_user': {'connections': '8'}}),
+     'mcpsec_policy.rate_limits.per_user.connections:', 'expected an integer, got a string'),
     ('per-tool-star', basic(rate_limits={'per_tool': {'*': {'calls': 3, 'per': '60s'}}}),
      'mcpsec_policy.rate_limits.per_tool["*"]:', "not '*'"),
     ('per-tool-bad-name', basic(rate_limits={'per_tool': {'get sum': {'calls': 3, 'per': '60s'}}}),
