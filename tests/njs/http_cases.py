@@ -344,7 +344,8 @@ def authorization_cases(admin, reader, sid, rsid):
            ((r.json() or {}).get('error') or {}).get('code') == -32022, r)
     r = post(reader, call('echo', 100), sid=rsid, extra=[('MCP-Protocol-Version', '2026-07-28')])
     report('2026-07-28 header without envelope: refused, not forwarded', r.status == 400 and 'seen' not in r.body.decode(), r)
-    r = post(reader, b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"requestId":1}}',
+    r = post(reader, b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":'
+             b'{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"requestId":1}}',
              extra=mh('notifications/cancelled'))
     report('2026-07-28 notification: refused, not forwarded', r.status == 400 and 'seen' not in r.body.decode(), r)
     r = post(admin, modern('tools/call', {'name': 'admin-only-tool'}, 101), extra=mh('tools/call', 'admin-only-tool'))
