@@ -261,8 +261,8 @@ def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bo
         gw.case(f"methods: {reader} logging/setLevel in own session",
                 gw.post(reader, rpc("logging/setLevel", {"level": "error"}), sid=sid, client=c), 200)
         gw.case(f"methods: {reader} sends a client response (sampling answer) into {admin}'s session",
-                gw.post(reader, {"jsonrpc": "2.0", "id": 0, "result": {"role": "assistant", "model": "m",
-                                                                        "content": {"type": "text", "text": "x"}}},
+                gw.post(reader, {"jsonrpc": "2.0", "id": 0,
+                                 "result": {"role": "assistant", "model": "m", "content": {"type": "text", "text": "x"}}},
                         sid=asid, client=c), 404)
         gw.case(f"methods: {reader} notification without a session",
                 gw.post(reader, rpc("notifications/initialized", None, None), client=c), 400)
@@ -316,8 +316,12 @@ def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-ser
     try:
         with gw.client() as c, concurrent.futures.ThreadPoolExecutor(max_workers=25) as pool:
             calls = [modern_call(10 + i) for i in range(25)]
-            statuses = list(pool.map(lambda bx: (lambda r: (r.status_code, rpc_code(r)))(
-                gw.post(user, bx[0], extra=bx[1], client=c)), calls))
+
+            def send(call: tuple[dict, dict]) -> tuple[int, object]:
+                r = gw.post(user, call[0], extra=call[1], client=c)
+                return r.status_code, rpc_code(r)
+
+            statuses = list(pool.map(send, calls))
         time.sleep(0.5)
     finally:
         done.set()
