@@ -28,7 +28,7 @@ server {
 }
 # The njs floor: the baseline plus a js_content handler that checks nothing and
 # only redirects to the proxy location, the shape every njs enforcement point
-# has (DESIGN.md). No njs enforcement can be faster than this on this host.
+# has (a js_content handler, then internalRedirect). No njs enforcement can be faster than this on this host.
 js_import bench_floor from /opt/mcpsec-bench/floor.js;
 server {
     listen 127.0.0.1:8091;

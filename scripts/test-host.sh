@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced: boot a disposable Debian 13 systemd test host (the recipe of
-# DESIGN.md "The test host") and wait until systemd is up.
+# Sourced: boot a disposable Debian 13 systemd test host (privileges without
+# --privileged, systemd as PID 1) and wait until systemd is up.
 #   test_host_boot NAME [extra docker run arguments, e.g. -p 127.0.0.1:8443:443]
 test_host_boot() {
   local name=$1; shift

@@ -49,10 +49,11 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - The expanded policy. Keys C(public_url), C(server_name), C(port), C(resource),
-      C(mcp_path), C(resource_metadata_url), C(resource_metadata_paths), C(resource_metadata),
-      C(auth_mode), C(htpasswd_users), C(token_users), C(allow_cidrs), C(metrics_allow_cidrs),
-      C(oidc_ca_file), C(limit_req_zones), C(limit_req) and C(njs_policy).
+    - The expanded policy. Keys C(public_url), C(server_name), C(server_name_kind) (C(ip) or C(dns)),
+      C(port), C(resource), C(mcp_path), C(resource_metadata_url), C(resource_metadata_paths),
+      C(resource_metadata), C(auth_mode), C(htpasswd_users), C(token_users), C(allow_cidrs),
+      C(allow_cidrs_ipv4), C(allow_cidrs_ipv6), C(metrics_allow_cidrs), C(oidc_ca_file),
+      C(limit_req_zones), C(limit_req), C(limit_req_retry_after) (seconds) and C(njs_policy) (version 2).
     - C(htpasswd_users) and C(token_users) hold secrets; use them only in tasks with C(no_log).
   type: dict
 """

@@ -218,12 +218,11 @@ def read_text(path):
         return None
 
 
-def atomic_write(path, content, prepare=None):
-    """Write content to path atomically: a temp file in the same directory, then os.replace.
+def write_temp(path, content):
+    """Write content to a new 0600 temp file next to path (same file system) and return its name.
 
-    The temp file starts as 0600 so that no secret is ever world-readable; ``prepare(tmp)``
-    (e.g. applying owner/group/mode) runs before the rename so that readers such as nginx
-    workers never see the file with the wrong permissions. The temp file is removed on error.
+    The caller gives it its final owner, group and mode and moves it over path with Ansible's
+    ``AnsibleModule.atomic_move``; the temp file is removed when writing fails.
     """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -234,20 +233,25 @@ def atomic_write(path, content, prepare=None):
             handle.write(content.encode('utf-8'))
             handle.flush()
             os.fsync(handle.fileno())
-        if prepare is not None:
-            prepare(tmp)
-        os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+    return tmp
+
+
+def reserve(path):
+    """Create path empty and 0600 if it does not exist; True when it was created.
+
+    atomic_move gives a file it creates the umask's permissions (often 0644) after the
+    rename; moving over an existing, empty 0600 file keeps the permissions set on the temp
+    file instead, so a secret is never readable by anyone it was not meant for.
+    """
     try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True

@@ -76,16 +76,30 @@ options:
         aliases: [password, token]
 extends_documentation_fragment:
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reports what would change without writing; hashes are computed but discarded.
+    details: Reports what would change without writing; hashes are computed but discarded.
   diff_mode:
     support: full
-    description: The diff lists user names only; updated users are marked C((secret changed)).
+    details: The diff lists user names only; updated users are marked C((secret changed)).
   idempotent:
     support: full
-    description: Hashes that still verify are kept, so a second run with the same input changes nothing.
+    description: Running the task twice with the same input changes nothing the second time.
+    details: Hashes that still verify are kept byte for byte.
+  platform:
+    platforms: posix
+  safe_file_operations:
+    support: full
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    details:
+      - The new content goes to a 0600 temporary file in the same directory, gets its owner, group
+        and mode, and is moved over the old file with C(AnsibleModule.atomic_move), which honours
+        O(unsafe_writes) where an atomic rename is impossible (for example a bind-mounted file).
+  vault:
+    support: none
+    description: Can automatically decrypt Ansible vaulted files.
 requirements:
   - passlib (C(python3-passlib)) on the target for O(format=htpasswd) with O(scheme=sha512_crypt).
   - bcrypt (C(python3-bcrypt)) on the target for O(scheme=bcrypt).
@@ -161,11 +175,42 @@ from ansible_collections.mcpsec.gateway.plugins.module_utils._credentials import
     CredentialError,
     FORMATS,
     SCHEMES,
-    atomic_write,
     missing_library,
     plan,
     read_text,
+    reserve,
+    write_temp,
 )
+
+
+def _write(module, path, content, existed, file_args):
+    """Temp file with the final owner, group and mode first, then module.atomic_move over path."""
+    tmp = None
+    reserved = False
+    try:
+        tmp = write_temp(path, content)
+        if existed:
+            # Keep the old file's owner and mode unless the task sets them.
+            st = os.stat(path)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+        # Owner, group and mode before the move, so readers never see the new file with the wrong ones.
+        module.set_fs_attributes_if_different(dict(file_args, path=tmp), False)
+        reserved = reserve(path)
+        module.atomic_move(tmp, path, unsafe_writes=module.params['unsafe_writes'], keep_dest_attrs=False)
+        tmp = None
+    except CredentialError as exc:
+        module.fail_json(msg=str(exc))
+    except (OSError, IOError) as exc:
+        module.fail_json(msg='cannot write %s: %s' % (path, exc.strerror))
+    finally:
+        if tmp is not None:
+            module.cleanup(tmp)
+            if reserved:
+                module.cleanup(path)
 
 
 def main():
@@ -210,25 +255,7 @@ def main():
     file_args = module.load_file_common_arguments(module.params)
 
     if content_changed and not module.check_mode:
-        def prepare(tmp):
-            if existing is not None:
-                # Keep the old file's owner and mode unless the task sets them.
-                st = os.stat(path)
-                os.chmod(tmp, st.st_mode & 0o7777)
-                try:
-                    os.chown(tmp, st.st_uid, st.st_gid)
-                except OSError:
-                    pass
-            tmp_args = dict(file_args, path=tmp)
-            # Owner, group and mode first, so readers never see the new file with the wrong ones.
-            module.set_fs_attributes_if_different(tmp_args, False)
-
-        try:
-            atomic_write(path, result.content, prepare)
-        except CredentialError as exc:
-            module.fail_json(msg=str(exc))
-        except (OSError, IOError) as exc:
-            module.fail_json(msg='cannot write %s: %s' % (path, exc.strerror))
+        _write(module, path, result.content, existing is not None, file_args)
 
     if existing is None and module.check_mode:
         attrs_changed = True

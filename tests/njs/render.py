@@ -18,8 +18,9 @@ import sys
 import jinja2
 
 src, mode, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.insert(0, os.path.join(src, 'plugins', 'plugin_utils'))
-import _policy  # noqa: E402
+# plugin_utils is a namespace package: _policy imports its sibling modules relatively.
+sys.path.insert(0, os.path.join(src, 'plugins'))
+from plugin_utils import _policy  # noqa: E402
 
 CONF = '/etc/nginx/mcpsec'
 PASSWORDS = {'alice': 'alice-horse-battery-1', 'bob': 'bob-staple-correct-22', 'carol': 'carol-orbit-lantern-3'}

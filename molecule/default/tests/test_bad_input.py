@@ -19,7 +19,7 @@ def _fingerprint(host):
     ({"mcpsec_policy": {"public_url": "http://localhost:18443", "auth": {"mode": "basic"},
                         "users": {}, "roles": {}}},
      "mcpsec_policy.public_url: public_url must use https"),
-    ({"supergateway_port": "not-a-port"}, "supergateway_port"),
+    ({"common_supergateway_port": "not-a-port"}, "common_supergateway_port"),
     ({"mcp_server_source": "docker"}, "value of mcp_server_source must be one of: npm, pypi"),
 ], ids=["undefined-role", "http-url", "mistyped-port", "bad-choice"])
 def test_bad_input_stops_before_the_host_changes(host, extra_vars, expected):

@@ -12,6 +12,11 @@ PLAY = textwrap.dedent("""\
       hosts: mcpsec_gateways
       become: true
       gather_facts: false
+      vars:
+        # Shared facts (roles/common), also read by its handlers: no supergateway unit serves
+        # this probe, so Restart supergateway finds none to restart.
+        common_mcp_server_env_file: /etc/mcpsec/pypi-probe.env
+        common_supergateway_service: mcpsec-pypi-probe
       roles:
         - role: mcpsec.gateway.mcp_server
           vars:
@@ -20,14 +25,7 @@ PLAY = textwrap.dedent("""\
             mcp_server_version: "2026.10.19"
             mcp_server_executable: mcp-server-time
             mcp_server_install_dir: {probe_dir}
-            mcp_server_env_file: /etc/mcpsec/pypi-probe.env
             mcp_server_env: {{TZ: UTC}}
-      handlers:
-        # Used without the supergateway role: nothing to restart.
-        - name: Restart supergateway
-          ansible.builtin.debug:
-            msg: no supergateway in this play
-          listen: Restart supergateway
     """).format(probe_dir=PROBE_DIR)
 
 

@@ -22,11 +22,12 @@ function toolLimit(policy, tool) {
     return {calls: l.calls, window: l.window};
 }
 
-/* Counter key and TTL for a fixed window: the window number is in the key
+/* Counter key and TTL for a fixed window over (kind, who), e.g. failed
+ * authentications per client address: the window number is in the key
  * because incr() re-arms the TTL on every hit and never resets a busy key. */
-function windowKey(subject, tool, windowS, nowMs) {
+function windowKey(kind, who, windowS, nowMs) {
     var w = Math.floor(nowMs / (windowS * 1000));
-    return {key: subject + '\n' + tool + '\n' + windowS + '\n' + w,
+    return {key: kind + '\n' + who + '\n' + windowS + '\n' + w,
             ttlMs: windowS * 1000 + 1000,
             retryAfter: Math.max(1, Math.ceil(((w + 1) * windowS * 1000 - nowMs) / 1000))};
 }

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ansible_collections.mcpsec.gateway.plugins.plugin_utils import _policy
+from ansible_collections.mcpsec.gateway.plugins.plugin_utils import _policy_check
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy import (
     PolicyError,
     expand_policy,
@@ -94,6 +94,7 @@ ADMIN_V2 = dict(NONE_V2, tools_all=True)
 CONTRACT_OUTPUT = {
     'public_url': 'https://mcp.example.com',
     'server_name': 'mcp.example.com',
+    'server_name_kind': 'dns',
     'port': 443,
     'resource': 'https://mcp.example.com/mcp',
     'mcp_path': '/mcp',
@@ -106,6 +107,8 @@ CONTRACT_OUTPUT = {
     'htpasswd_users': [{'name': 'alice', 'password': PASSWORD}, {'name': 'bob', 'password': PASSWORD_BOB}],
     'token_users': [],
     'allow_cidrs': ['0.0.0.0/0', '::/0'],
+    'allow_cidrs_ipv4': ['0.0.0.0/0'],
+    'allow_cidrs_ipv6': ['::/0'],
     'metrics_allow_cidrs': ['127.0.0.1/32', '::1/128'],
     'oidc_ca_file': None,
     'limit_req_zones': [
@@ -124,6 +127,7 @@ CONTRACT_OUTPUT = {
         {'zone': 'mcpsec_conn_per_ip', 'connections': 64},
         {'zone': 'mcpsec_conn_per_user', 'connections': 32},
     ],
+    'limit_req_retry_after': 1,
     'njs_policy': {
         'version': 2,
         'auth_mode': 'basic',
@@ -245,7 +249,14 @@ VALID = [
     ('url-default-port-dropped', basic(public_url='https://MCP.Example.com:443/'),
      {'public_url': 'https://mcp.example.com', 'port': 443, 'server_name': 'mcp.example.com'}),
     ('url-ipv6', basic(public_url='https://[2001:db8::1]:8443'),
-     {'public_url': 'https://[2001:db8::1]:8443', 'server_name': '2001:db8::1', 'port': 8443}),
+     {'public_url': 'https://[2001:db8::1]:8443', 'server_name': '2001:db8::1', 'server_name_kind': 'ip',
+      'port': 8443}),
+    ('url-ipv4', basic(public_url='https://192.0.2.7'), {'server_name': '192.0.2.7', 'server_name_kind': 'ip'}),
+    ('url-dns-with-digits', basic(public_url='https://10.example'), {'server_name_kind': 'dns'}),
+    ('retry-after-per-minute', basic(rate_limits={'per_ip': {'rate': '7r/m'}, 'per_user': {'rate': '30r/m'}}),
+     {'limit_req_retry_after': 9}),
+    ('retry-after-per-second', basic(rate_limits={'per_ip': {'rate': '1r/s'}, 'per_user': {'rate': '600r/m'}}),
+     {'limit_req_retry_after': 1}),
     ('rate-per-minute', basic(rate_limits={'per_ip': {'rate': '600r/m'}}),
      {'limit_req_zones': [
          {'name': 'mcpsec_per_ip', 'key': '$mcpsec_client_key', 'rate': '600r/m', 'size': '10m'},
@@ -269,7 +280,9 @@ VALID = [
                                  'd_e-f': {'calls': 3, 'window': 3600}}}),
     ('cidrs-normalised-and-deduplicated',
      basic(allow_cidrs=['10.0.0.0/8', '10.0.0.0/8', '2001:DB8:0:0::/32', '192.0.2.7']),
-     {'allow_cidrs': ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32']}),
+     {'allow_cidrs': ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32'],
+      'allow_cidrs_ipv4': ['10.0.0.0/8', '192.0.2.7/32'], 'allow_cidrs_ipv6': ['2001:db8::/32']}),
+    ('cidrs-ipv6-only', basic(allow_cidrs=['fd00::/8']), {'allow_cidrs_ipv4': [], 'allow_cidrs_ipv6': ['fd00::/8']}),
     ('metrics-cidrs-may-be-empty', basic(metrics_allow_cidrs=[]), {'metrics_allow_cidrs': []}),
     ('origins-normalised', basic(allow_origins=['HTTPS://Claude.AI', 'https://claude.ai:443',
                                                 'http://localhost:6274']),
@@ -667,10 +680,10 @@ def test_values_that_fail_to_template_are_reported():
 
 
 def test_placeholder_reason_accepts_random_secrets():
-    assert _policy._placeholder_reason(PASSWORD) is None
-    assert _policy._placeholder_reason(TOKEN) is None
-    assert _policy._placeholder_reason('correct horse battery staple') is None
-    assert _policy._placeholder_reason('ababababababab') is not None
+    assert _policy_check._placeholder_reason(PASSWORD) is None
+    assert _policy_check._placeholder_reason(TOKEN) is None
+    assert _policy_check._placeholder_reason('correct horse battery staple') is None
+    assert _policy_check._placeholder_reason('ababababababab') is not None
 
 
 def test_filter_plugin_raises_ansible_filter_error():

@@ -17,9 +17,10 @@ import pytest
 from ansible_collections.mcpsec.gateway.plugins.module_utils import _credentials as cred
 from ansible_collections.mcpsec.gateway.plugins.module_utils._credentials import (
     CredentialError,
-    atomic_write,
     plan,
+    reserve,
     verify_secret,
+    write_temp,
 )
 
 ALICE = 'Vq8#kL2!pZ9w-alice'
@@ -189,34 +190,29 @@ def test_token_digest_replaces_unreadable_file():
     assert result.added == ['bot']
 
 
-# ---------------------------------------------------------------------------- atomic write
+# ---------------------------------------------------------------------------- temp file and reservation
 
-def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path):
+def test_write_temp_is_0600_next_to_the_target(tmp_path):
     target = tmp_path / 'htpasswd'
     target.write_text('old\n')
-    seen = []
-    atomic_write(str(target), 'new\n', lambda tmp: seen.append(stat.S_IMODE(os.stat(tmp).st_mode)))
-    assert target.read_text() == 'new\n'
-    assert seen == [0o600]  # the temp file is never readable by others
-    assert os.listdir(str(tmp_path)) == ['htpasswd']
+    tmp = write_temp(str(target), 'new\n')
+    assert os.path.dirname(tmp) == str(tmp_path)  # same file system: the move is a rename
+    assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o600  # never readable by others
+    assert open(tmp).read() == 'new\n' and target.read_text() == 'old\n'
 
 
-def test_atomic_write_failure_keeps_old_file_and_cleans_up(tmp_path):
-    target = tmp_path / 'tokens.json'
-    target.write_text('old\n')
-
-    def boom(tmp):
-        raise OSError(13, 'Permission denied')
-
-    with pytest.raises(OSError):
-        atomic_write(str(target), 'new\n', boom)
-    assert target.read_text() == 'old\n'
-    assert os.listdir(str(tmp_path)) == ['tokens.json']
-
-
-def test_atomic_write_missing_directory(tmp_path):
+def test_write_temp_missing_directory(tmp_path):
     with pytest.raises(CredentialError, match='does not exist'):
-        atomic_write(str(tmp_path / 'nope' / 'htpasswd'), 'x')
+        write_temp(str(tmp_path / 'nope' / 'htpasswd'), 'x')
+
+
+def test_reserve_creates_an_empty_0600_file_once(tmp_path):
+    target = tmp_path / 'tokens.json'
+    assert reserve(str(target)) is True
+    assert target.read_text() == '' and stat.S_IMODE(os.stat(str(target)).st_mode) == 0o600
+    target.write_text('{}\n')
+    assert reserve(str(target)) is False
+    assert target.read_text() == '{}\n'
 
 
 # ---------------------------------------------------------------------------- the module, end to end
@@ -261,7 +257,7 @@ def test_module_check_mode_then_apply_then_idempotent(workdir):
     result, _raw = run_module(workdir, args)
     assert result['changed'] is False
     assert open(path).read() == content
-    assert sorted(os.listdir(str(workdir / 'etc'))) == ['htpasswd']
+    assert sorted(os.listdir(str(workdir / 'etc'))) == ['htpasswd']  # no temp file left behind
 
     args['mode'] = '0600'
     result, _raw = run_module(workdir, args, check=True)
@@ -281,3 +277,38 @@ def test_module_token_digest_and_removal(workdir):
     assert result['removed'] == ['old'] and result['changed'] is True
     assert json.load(open(path)) == {'ci-bot': hashlib.sha256(token.encode()).hexdigest()}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_module_new_file_without_mode_is_0600_and_moved_atomically(workdir):
+    path = str(workdir / 'etc' / 'htpasswd')
+    result, _raw = run_module(workdir, {'path': path, 'entries': [{'name': 'alice', 'password': ALICE}]})
+    assert result['changed'] is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # not the umask's 0644 atomic_move gives new files
+    assert sorted(os.listdir(str(workdir / 'etc'))) == ['htpasswd']
+
+
+def test_module_replaces_with_atomic_move_and_passes_unsafe_writes(workdir):
+    """The write goes through AnsibleModule.atomic_move with the task's unsafe_writes."""
+    path = str(workdir / 'etc' / 'htpasswd')
+    seen = workdir / 'seen.json'
+    wrapper = workdir / 'wrapped.py'
+    wrapper.write_text(
+        'import json, sys\n'
+        'from ansible.module_utils import basic\n'
+        'orig = basic.AnsibleModule.atomic_move\n'
+        'def spy(self, src, dest, unsafe_writes=False, keep_dest_attrs=True):\n'
+        '    open(%r, "w").write(json.dumps([dest, unsafe_writes, keep_dest_attrs]))\n'
+        '    return orig(self, src, dest, unsafe_writes=unsafe_writes, keep_dest_attrs=keep_dest_attrs)\n'
+        'basic.AnsibleModule.atomic_move = spy\n'
+        'from ansible_collections.mcpsec.gateway.plugins.modules import credential_file\n'
+        'credential_file.main()\n' % str(seen))
+    argfile = workdir / 'args.json'
+    argfile.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {
+        'path': path, 'unsafe_writes': True, 'mode': '0640',
+        'entries': [{'name': 'alice', 'password': ALICE}]}}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run([sys.executable, str(wrapper), str(argfile)], capture_output=True, text=True,
+                          env=env, cwd=str(workdir), check=False)
+    assert '"changed": true' in proc.stdout, proc.stdout + proc.stderr
+    assert json.loads(seen.read_text()) == [path, True, False]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
