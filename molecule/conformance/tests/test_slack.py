@@ -65,7 +65,7 @@ def slack(host):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert token not in out
-    routes = host.check_output("ip -j route show default; echo; ip -j -6 route show default").split("\n")
+    routes = {family: host.check_output(f"ip -j {family} route show default") for family in ("-4", "-6")}
     host.run_test("ip route del default || true")
     host.run_test("ip -6 route del default 2>/dev/null || true")
     assert host.check_output("ip route show default") == ""
@@ -77,7 +77,7 @@ def slack(host):
             calls=[("slack_list_channels", {"limit": 5})]))
         yield {"token": token, "trip": trip, "bearer": bearer}
     finally:
-        for family, raw in (("-4", routes[0]), ("-6", routes[1] if len(routes) > 1 else "")):
+        for family, raw in routes.items():
             for r in json.loads(raw or "[]"):
                 if r.get("gateway"):
                     host.run(f"ip {family} route replace default via {r['gateway']} dev {r['dev']}")
