@@ -54,7 +54,8 @@ def _fingerprint(host) -> dict:
 def _verify_line(output: str) -> str:
     lines = [line for line in output.splitlines() if "IdP discovery and JWKS verified" in line]
     assert lines, output[-3000:]
-    return lines[0].strip().strip('",')
+    # The YAML callback prints the table as a list: "- PASS ..." or "- 'FAIL ...".
+    return lines[0].strip().lstrip("-").strip().strip("'\",")
 
 
 def test_unreachable_issuer_stops_the_converge_before_nginx_changes(host):
@@ -83,4 +84,6 @@ def test_verify_playbook_reports_the_identity_provider(issuer, verdict):
     if verdict == "PASS":
         assert run.returncode == 0, run.stdout[-3000:]
     else:
-        assert run.returncode != 0 and "Connection refused" in line, line
+        # The callback wraps the long detail: the error is on the row's next line.
+        assert run.returncode != 0 and "verify failed: IdP discovery and JWKS verified (oidc)" in run.stdout, line
+        assert "Connection refused" in run.stdout, run.stdout[-3000:]
