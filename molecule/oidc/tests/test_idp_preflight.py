@@ -86,4 +86,4 @@ def test_verify_playbook_reports_the_identity_provider(issuer, verdict):
     else:
         # The callback wraps the long detail: the error is on the row's next line.
         assert run.returncode != 0 and "verify failed: IdP discovery and JWKS verified (oidc)" in run.stdout, line
-        assert "Connection refused" in run.stdout, run.stdout[-3000:]
+        assert "Connection refused" in " ".join(run.stdout.split()), run.stdout[-3000:]
