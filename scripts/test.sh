@@ -46,13 +46,48 @@ bash scripts/sanity.sh
 step "njs enforcement tests"
 bash tests/njs/run.sh
 
-scenarios="${MCPSEC_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort | awk '$0=="default"{print; next} {rest=rest" "$0} END{print rest}')}"
+# Longest first, so that two runners finish together (wall times on 2 cores, idle).
+order="default clients conformance isolation auth oidc standalone acme ops"
+all=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+scenarios="${MCPSEC_SCENARIOS:-$(for s in $order; do grep -qx "$s" <<<"$all" && echo "$s"; done; grep -vxF -f <(tr ' ' '\n' <<<"$order") <<<"$all" || true)}"
 # The scenarios the collection's claims rest on: gone or renamed fails the run.
-for required in default standalone auth oidc acme ops; do
+for required in default standalone auth oidc acme ops clients conformance isolation; do
   [ -f "molecule/$required/molecule.yml" ] || { echo "test.sh: expected Molecule scenario molecule/$required is missing" >&2; exit 1; }
 done
+
+# MCPSEC_JOBS scenarios at a time (default 2): each has its own containers, ports and
+# secrets, and much of a converge waits on package downloads and service starts. Each
+# scenario's output is printed whole when it ends.
+jobs=${MCPSEC_JOBS:-2}
+logs=.cache/molecule-logs
+mkdir -p "$logs"
+declare -A pid_of=() started=()
+failed=()
+reap_one() {   # wait for any running scenario, print its log, record its result
+  local done_pid="" rc=0 s r
+  wait -n -p done_pid "${pid_of[@]}" || rc=$?
+  for r in "${!pid_of[@]}"; do
+    [ "${pid_of[$r]}" = "$done_pid" ] && s=$r
+  done
+  step "molecule test -s $s: rc=$rc after $(( SECONDS - started[$s] ))s (output follows)"
+  cat "$logs/$s.log"
+  [ "$rc" -eq 0 ] || failed+=("$s")
+  unset "pid_of[$s]"
+}
 for s in $scenarios; do
-  step "molecule test -s $s"
-  molecule test -s "$s"
+  while [ "${#pid_of[@]}" -ge "$jobs" ]; do
+    reap_one
+  done
+  step "molecule test -s $s (started)"
+  started[$s]=$SECONDS
+  molecule test -s "$s" >"$logs/$s.log" 2>&1 &
+  pid_of[$s]=$!
 done
+while [ "${#pid_of[@]}" -gt 0 ]; do
+  reap_one
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  step "failed Molecule scenarios: ${failed[*]}"
+  exit 1
+fi
 step "all tests passed"
