@@ -22,7 +22,8 @@ import cr from 'crypto';
 
 var PREFIX = 'mcpsec-sid-v1\n';
 var MAC_LEN = 32;
-var PART_RE = /^[A-Za-z0-9_-]{1,64}$/;
+var HOST_RE = /^[A-Za-z0-9_-]{1,32}$/;
+var PART_RE = /^[A-Za-z0-9_-]{1,48}$/;
 var INSTANCE_RE = /^(0|[1-9][0-9]?)$/;
 
 function conf() {
@@ -49,11 +50,11 @@ function sameString(a, b) {
 
 /* Pure: the parts of a client session id, or null. */
 function parse(sid) {
-    if (typeof sid !== 'string' || sid.length > 200) {
+    if (typeof sid !== 'string' || sid.length > 128) {
         return null;
     }
     var p = sid.split('.');
-    if (p.length !== 4 || !PART_RE.test(p[0]) || !INSTANCE_RE.test(p[1]) || !PART_RE.test(p[2]) ||
+    if (p.length !== 4 || !HOST_RE.test(p[0]) || !INSTANCE_RE.test(p[1]) || !PART_RE.test(p[2]) ||
         p[3].length !== MAC_LEN || !PART_RE.test(p[3])) {
         return null;
     }
@@ -74,7 +75,7 @@ function verify(sid, subject, host, instances, key) {
 
 /* Pure: the client id for a backend id an instance minted, or null. */
 function issue(backendSid, instance, subject, host, instances, key) {
-    if (typeof backendSid !== 'string' || !PART_RE.test(backendSid) || !subject ||
+    if (typeof backendSid !== 'string' || !PART_RE.test(backendSid) || !HOST_RE.test(host) || !subject ||
         !(instance >= 0 && instance < instances)) {
         return null;
     }

@@ -3,6 +3,7 @@
  */
 
 import respond from 'respond.js';
+import route from 'route.js';
 
 var setVar = respond.setVar;
 var rpcError = respond.rpcError;
@@ -32,15 +33,23 @@ function upstreamHeaders(r) {
         if (pending) {
             sessions.delete(pending);
             var sid = r.headersOut['Mcp-Session-Id'];
-            if (status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject) {
+            /* route.js: the client gets an id naming this host and the instance */
+            sid = sid !== undefined && subject ? route.mint(r, sid, subject) : null;
+            if (sid !== null && status >= 200 && status < 300 && SESSION_ID_RE.test(sid)) {
+                r.headersOut['Mcp-Session-Id'] = sid;
                 /* add(): an id the upstream reuses never changes owner */
                 sessions.add('s:' + sid, subject);
+            } else {
+                delete r.headersOut['Mcp-Session-Id'];
             }
             return;
         }
         var reqSid = r.headersIn['Mcp-Session-Id'];
         if (reqSid === undefined) {
             return;
+        }
+        if (r.headersOut['Mcp-Session-Id'] !== undefined) {
+            r.headersOut['Mcp-Session-Id'] = reqSid;   /* never the backend's own id */
         }
         if ((r.method === 'DELETE' && status >= 200 && status < 300) || status === 404) {
             sessions.delete('s:' + reqSid);
