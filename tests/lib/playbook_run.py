@@ -30,7 +30,8 @@ def inventory() -> str:
 
 
 def run_playbook(playbook: str | Path, *, extra_vars: dict | None = None, check: bool = False,
-                 verbosity: int = 0, limit: str | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+                 verbosity: int = 0, limit: str | None = None, tags: str | None = None,
+                 timeout: int = 900) -> subprocess.CompletedProcess:
     cmd = ["ansible-playbook", "-i", inventory(), str(playbook)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -40,6 +41,8 @@ def run_playbook(playbook: str | Path, *, extra_vars: dict | None = None, check:
         cmd.append("-" + "v" * verbosity)
     if limit:
         cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", tags]
     return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
