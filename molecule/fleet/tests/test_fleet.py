@@ -75,7 +75,7 @@ def wait_lb(hosts, name: str, up: bool, limit: float = 30) -> float:
 def open_sessions(c, user: str, want, attempts: int = 40) -> list[hp.RawSession]:
     """Open sessions until want(list of owners) is true (bounded)."""
     sessions = []
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         s = hp.RawSession(c, URL, (user, password(user)))
         assert s.open().status_code == 200
         sessions.append(s)
@@ -242,7 +242,7 @@ def test_per_credential_limit_holds_across_both_hosts(hosts, ca):
                 async with sem:
                     r = await c.post(URL, json=body, headers=gp.MCP_HEADERS)
                     return r.status_code
-            return await asyncio.gather(*[one() for _ in range(total)])
+            return await asyncio.gather(*[one() for _request in range(total)])
 
     start = time.monotonic()
     codes = asyncio.run(burst())
@@ -317,7 +317,7 @@ def test_drain_playbook_sends_no_new_session_to_the_drained_host(hosts, ca):
         rerun = drain("drain")
         try:
             drained = lb_state(hosts)[GW1]
-            new = [hp.RawSession(c, URL, ("alice", password("alice"))) for _ in range(8)]
+            new = [hp.RawSession(c, URL, ("alice", password("alice"))) for _session in range(8)]
             statuses = [s.open().status_code for s in new]
             new_owners = [owner(s.sid) for s in new]
             old_status = old.call("tools/list").status_code
@@ -345,7 +345,6 @@ def test_drain_playbook_refuses_an_unknown_host():
                                     extra_vars={"drain_host": "no-such-gateway"})
     assert run.returncode != 0
     assert "no-such-gateway is not a server of mcpsec_gateways" in run.stdout
-
 
 
 # ---------------------------------------------------------------- upgrade from the single unit
