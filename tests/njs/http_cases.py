@@ -769,6 +769,7 @@ def isolation_cases():
             break
         held.append(sid)
     restart_upstream()
+    time.sleep(1.2)     # one round of probes per subject per second (sessions.js RECLAIM_EVERY_MS)
     r, s3 = initialize('dave', src='127.0.2.40')
     report('session cap reached, backend restarted: initialize reclaims the lost slots (%s then %d)'
            % (capped.status if capped else None, r.status),

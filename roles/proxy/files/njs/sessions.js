@@ -99,6 +99,17 @@ function reserve(r, policy, subject) {
  * released; probes that fail release nothing. */
 function reclaim(r, subject) {
     var url = r.variables.mcpsec_backend_url;
+    /* at most one round of probes per scope every RECLAIM_EVERY_MS: a client
+     * at its cap that keeps opening sessions must not make the gateway send a
+     * probe per binding for every refused initialize (the cap answers at once) */
+    try {
+        if (!ngx.shared.mcpsec_sessions.add('r:' + (subject === null ? '' : subject), '1', RECLAIM_EVERY_MS)) {
+            return Promise.resolve(0);
+        }
+    } catch (e) {
+        ngx.log(ngx.WARN, 'mcpsec: session store refused the reclaim stamp (' + e.message + '): no probe');
+        return Promise.resolve(0);
+    }
     var items = ngx.shared.mcpsec_sessions.items();
     var probes = [];
     for (var i = 0; i < items.length; i++) {
@@ -115,6 +126,7 @@ function reclaim(r, subject) {
     });
 }
 
+var RECLAIM_EVERY_MS = 1000;
 var PROBE_BODY = '{"jsonrpc":"2.0","id":"mcpsec-session-probe","method":"ping"}';
 
 function probe(url, sid, owner) {
