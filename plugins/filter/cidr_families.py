@@ -46,9 +46,10 @@ _value:
   type: dict
 """
 
-import ipaddress
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy_limits import parse_network
 
 
 def cidr_families(networks, name='networks'):
@@ -57,15 +58,12 @@ def cidr_families(networks, name='networks'):
     families = {'ipv4': [], 'ipv6': []}
     for index, item in enumerate(networks):
         text = str(item).strip()
-        try:
-            net = ipaddress.ip_network(text, strict=True)
-        except ValueError:
-            try:
-                fixed = ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                raise AnsibleFilterError("%s[%d]: '%s' is not an IP network; write a CIDR such as '10.0.0.0/8'"
-                                         % (name, index, text)) from None
-            raise AnsibleFilterError("%s[%d]: '%s' has host bits set; use '%s'" % (name, index, text, fixed)) from None
+        net, fixed = parse_network(text)
+        if net is None and fixed is None:
+            raise AnsibleFilterError("%s[%d]: '%s' is not an IP network; write a CIDR such as '10.0.0.0/8'"
+                                     % (name, index, text))
+        if net is None:
+            raise AnsibleFilterError("%s[%d]: '%s' has host bits set; use '%s'" % (name, index, text, fixed))
         family = families['ipv4' if net.version == 4 else 'ipv6']
         if str(net) not in family:
             family.append(str(net))

@@ -34,6 +34,18 @@ DEFAULT_ZONES = {
 CONNECTIONS_MAX = 65535   # nginx limit_conn refuses more
 
 
+def parse_network(text):
+    """(network, None) for a CIDR; (None, the network meant) when host bits are set;
+    (None, None) when text is no IP network. Shared with the cidr_families filter."""
+    try:
+        return ipaddress.ip_network(text, strict=True), None
+    except ValueError:
+        try:
+            return None, ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None, None
+
+
 def _cidrs(ctx, path, value, default, allow_empty):
     if value is None:
         return list(default)
@@ -53,16 +65,13 @@ def _cidrs(ctx, path, value, default, allow_empty):
         if text is None:
             continue
         text = text.strip()
-        try:
-            net = ipaddress.ip_network(text, strict=True)
-        except ValueError:
-            try:
-                fixed = ipaddress.ip_network(text, strict=False)
-            except ValueError:
+        net, fixed = parse_network(text)
+        if net is None:
+            if fixed is None:
                 ctx.err(ipath, '%s is not an IP network' % _show(text),
                         "write a CIDR such as '10.0.0.0/8' or '2001:db8::/32'")
-                continue
-            ctx.err(ipath, '%s has host bits set' % _show(text), "use '%s'" % fixed)
+            else:
+                ctx.err(ipath, '%s has host bits set' % _show(text), "use '%s'" % fixed)
             continue
         if str(net) not in result:
             result.append(str(net))

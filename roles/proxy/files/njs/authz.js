@@ -98,10 +98,6 @@ function allowed(policy, roles, target, name) {
     return false;
 }
 
-function toolAllowed(policy, roles, tool) {
-    return allowed(policy, roles, 'tool', tool);
-}
-
 /* Do the roles grant every item of a target kind? (no filtering needed) */
 function allowsAll(policy, roles, target) {
     var f = fieldsOf(target)[0];
@@ -184,7 +180,6 @@ export default {
     rolesOfUser: rolesOfUser,
     globMatch: globMatch,
     allowed: allowed,
-    toolAllowed: toolAllowed,
     allowsAll: allowsAll,
     grantsAnything: grantsAnything,
     listTarget: listTarget,

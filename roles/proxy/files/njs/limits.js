@@ -32,35 +32,6 @@ function windowKey(kind, who, windowS, nowMs) {
             retryAfter: Math.max(1, Math.ceil(((w + 1) * windowS * 1000 - nowMs) / 1000))};
 }
 
-/* Per-tool limits over a sliding window: `log` holds the times (ms, comma
- * separated, oldest first) of the calls admitted in the last window, so "N
- * calls per window" holds for ANY window, not just epoch-aligned ones (a fixed
- * window lets 2N through across a boundary). Pure: the caller stores `log`. */
-var DIGITS_RE = /^[0-9]{1,15}$/;
-
-function slidingAdmit(log, calls, windowMs, nowMs) {
-    var kept = [];
-    if (log) {
-        var parts = log.split(',');
-        for (var i = 0; i < parts.length; i++) {
-            if (!DIGITS_RE.test(parts[i])) {
-                continue;
-            }
-            var t = Number(parts[i]);
-            if (t > nowMs - windowMs && t <= nowMs) {
-                kept.push(t);
-            }
-        }
-    }
-    if (kept.length >= calls) {
-        return {admit: false, log: kept.join(','),
-                retryAfter: Math.max(1, Math.ceil((kept[kept.length - calls] + windowMs - nowMs) / 1000))};
-    }
-    kept.push(nowMs);
-    return {admit: true, log: kept.join(','), retryAfter: 0};
-}
-
-
 /* The client as the per-address limits see it: an IPv4 address, or an IPv6
  * client's /64 (one host usually holds a whole /64; per address it could
  * try 2^64 times the limit). Same key as nginx's $mcpsec_client_key. */
@@ -161,7 +132,6 @@ function admitToolCall(subject, tool, calls, windowS, nowMs) {
 export default {
     toolLimit: toolLimit,
     windowKey: windowKey,
-    slidingAdmit: slidingAdmit,
     clientKey: clientKey,
     authFailKey: authFailKey,
     refusalKey: refusalKey,

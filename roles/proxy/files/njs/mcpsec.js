@@ -346,14 +346,8 @@ function openSession(r, policy, subject, info) {
     var v = sessions.reserve(r, policy, subject);
     if (v.scope === 'user' || v.scope === 'total') {
         /* at a cap: release what the backend no longer knows, then try once more */
-        sessions.reclaim(r, v.scope === 'user' ? subject : null).then(function () {
-            try {
-                admitSession(r, info, sessions.reserve(r, policy, subject));
-            } catch (e) {
-                internalError(r, e);
-            }
-        }, function (e) {
-            internalError(r, e);
+        settle(r, sessions.reclaim(r, v.scope === 'user' ? subject : null), function () {
+            admitSession(r, info, sessions.reserve(r, policy, subject));
         });
         return;
     }
@@ -450,14 +444,8 @@ function enforce(r, policy, a) {
 var LIST_URI = '/_mcpsec/list';
 
 function forwardFiltered(r, policy, a, info, list, sid) {
-    r.subrequest(LIST_URI, {method: 'POST'}).then(function (reply) {
-        try {
-            answerFiltered(r, policy, a, info, list, sid, reply);
-        } catch (e) {
-            internalError(r, e);
-        }
-    }, function (e) {
-        internalError(r, e);
+    settle(r, r.subrequest(LIST_URI, {method: 'POST'}), function (reply) {
+        answerFiltered(r, policy, a, info, list, sid, reply);
     });
 }
 
@@ -508,6 +496,20 @@ function allow(r, location) {
     r.internalRedirect(location);
 }
 
+/* Continue a request when `promise` resolves; anything that throws or
+ * rejects on the way is answered 500 (fail closed), never left hanging. */
+function settle(r, promise, next) {
+    promise.then(function (value) {
+        try {
+            next(value);
+        } catch (e) {
+            internalError(r, e);
+        }
+    }, function (e) {
+        internalError(r, e);
+    });
+}
+
 function internalError(r, e) {
     ngx.log(ngx.ERR, 'mcpsec: ' + (e && e.stack ? e.stack : e));
     try {
@@ -530,14 +532,8 @@ function handle(r) {
         }
         var a = authenticate(r, policy);
         if (typeof a.then === 'function') {
-            a.then(function (res) {
-                try {
-                    enforce(r, policy, res);
-                } catch (e) {
-                    internalError(r, e);
-                }
-            }, function (e) {
-                internalError(r, e);
+            settle(r, a, function (res) {
+                enforce(r, policy, res);
             });
             return;
         }

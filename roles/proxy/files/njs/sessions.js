@@ -11,17 +11,6 @@ var MESSAGES = respond.MESSAGES;
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var PENDING_SESSION_MS = 60000;
 
-function countSessions(subject) {
-    var items = ngx.shared.mcpsec_sessions.items();
-    var n = 0;
-    for (var i = 0; i < items.length; i++) {
-        if (items[i][1] === subject) {
-            n++;
-        }
-    }
-    return n;
-}
-
 /* js_header_filter for @mcpsec_upstream_bind: bind new sessions, release ended ones. */
 function upstreamHeaders(r) {
     var sessions = ngx.shared.mcpsec_sessions;
@@ -187,7 +176,6 @@ function sessionGone(r) {
 export default {
     SESSION_ID_RE: SESSION_ID_RE,
     PENDING_SESSION_MS: PENDING_SESSION_MS,
-    countSessions: countSessions,
     reserve: reserve,
     reclaim: reclaim,
     release: release,
