@@ -49,6 +49,7 @@ def target(host):
 
 
 def test_real_client_as_admin_and_reader(target):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     mode, gw = target
     for user, calls in (("alice", [("echo", {"message": "hi from alice"}), ("get-env", {})]),
                         ("bob", [("echo", {"message": "hi from bob"}), ("get-sum", {"a": 2, "b": 3})])):
@@ -87,6 +88,7 @@ def test_authentication_failures_are_401_with_challenge(target):
 
 
 def test_reader_lists_exactly_its_tools_with_the_real_client(target):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     mode, gw = target
     kw = {"basic": ("bob", secret(mode, "bob"))} if mode == "basic" else {"bearer": secret(mode, "bob")}
     trip = asyncio.run(mcpsec_client.round_trip(gw.url, calls=[], ca_file=gw.ca_file, **kw))
@@ -97,6 +99,7 @@ def test_reader_lists_exactly_its_tools_with_the_real_client(target):
 def test_real_client_in_auto_mode_falls_back_to_a_session(target):
     """The SDK's default mode probes 2026-07-28 (server/discover); the gateway's -32022
     sends it to the initialize handshake."""
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     mode, gw = target
     kw = {"basic": ("alice", secret(mode, "alice"))} if mode == "basic" else {"bearer": secret(mode, "alice")}
     version, tools = asyncio.run(mcpsec_client.auto_round_trip(gw.url, ca_file=gw.ca_file, **kw))

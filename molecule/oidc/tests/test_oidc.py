@@ -90,6 +90,7 @@ def test_resource_metadata_names_the_issuer(gw):
     ("bob", "ES256", [("echo", {"message": "es256 ok"}), ("get-sum", {"a": 2, "b": 3})]),
 ])
 def test_valid_tokens_pass_with_the_real_client(gw, tokens, user, alg, calls):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     trip = asyncio.run(mcpsec_client.round_trip(URL, calls=calls, bearer=tokens[user], ca_file=gw.ca_file))
     res = ", ".join(f"{r['tool']}={'error' if r['is_error'] else 'ok'}" for r in trip.results)
     enf.show(f"oidc: valid {alg} token ({user}, roles {ROLES[user]}), real MCP client: {len(trip.tools)} tools, {res}",
@@ -99,6 +100,7 @@ def test_valid_tokens_pass_with_the_real_client(gw, tokens, user, alg, calls):
 
 
 def test_token_from_the_idp_token_endpoint(host, gw):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     out = host.run(f"curl -fsS --cacert {IDP_DIR}/ca.pem {ISSUER}/token -d grant_type=client_credentials "
                    f"--data-urlencode aud={AUDIENCE} -d sub=dave -d roles=reader -d scope=mcp:tools")
     token = json.loads(out.stdout)["access_token"]
@@ -141,6 +143,7 @@ def test_token_without_the_required_scope_is_403(host, gw):
 
 
 def test_scope_grants_a_role(host, gw):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     token = mint(host, {"alg": "ES256"}, "frank", [], scope="mcp:tools mcp:admin")
     trip = asyncio.run(mcpsec_client.round_trip(URL, calls=[("get-env", {})], bearer=token, ca_file=gw.ca_file))
     enf.show(f"oidc: scope mcp:admin grants admin (no roles claim): {len(trip.tools)} tools, get-env",
@@ -149,6 +152,7 @@ def test_scope_grants_a_role(host, gw):
 
 
 def test_reader_lists_exactly_its_tools_with_the_real_client(gw, tokens):
+    enf.refilled()   # earlier cases may have drained the per-IP and per-user buckets
     trip = asyncio.run(mcpsec_client.round_trip(URL, calls=[], bearer=tokens["bob"], ca_file=gw.ca_file))
     enf.show("oidc: real MCP client as bob (reader): tools/list", ", ".join(trip.tools))
     assert trip.tools == ["echo", "get-sum"]
