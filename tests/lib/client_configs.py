@@ -5,7 +5,9 @@
 
 Clients: claude-desktop (mcp-remote over stdio), claude-code (`claude mcp add`), cursor,
 vscode. molecule/clients runs the claude-desktop entry exactly as printed (command, args and
-env) through mcp-remote; the others are documented shapes (see the README for what is tested).
+env) through mcp-remote and the claude-code lines as printed through Claude Code; it reads the
+cursor and vscode files as those editors do and drives their values with fastmcp (the editors
+themselves cannot be installed there; see the README for what is tested).
 """
 from __future__ import annotations
 

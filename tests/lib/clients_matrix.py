@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import queue
+import shlex
 import subprocess
 import tempfile
 import threading
@@ -29,6 +31,9 @@ NPM_BIN = CLIENTS_DIR / "npm" / "node_modules" / ".bin"
 MCP_REMOTE_JS = CLIENTS_DIR / "npm" / "node_modules" / "mcp-remote" / "dist" / "proxy.js"
 INSPECTOR_JS = CLIENTS_DIR / "npm" / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
 FASTMCP_PY = CLIENTS_DIR / "venv" / "bin" / "python"
+# Claude Code's npm package ships its native binary in a per-platform optional dependency.
+CLAUDE_CODE = (CLIENTS_DIR / "npm" / "node_modules" / "@anthropic-ai"
+               / f"claude-code-linux-{'arm64' if platform.machine() in ('aarch64', 'arm64') else 'x64'}" / "claude")
 FASTMCP_CASE = ROOT / "tests" / "clients" / "fastmcp_case.py"
 TIMEOUT = 90
 
@@ -52,7 +57,7 @@ def one_line(text: str, limit: int = 600) -> str:
 
 
 def require_installed() -> None:
-    missing = [str(p) for p in (NODE, MCP_REMOTE_JS, INSPECTOR_JS, FASTMCP_PY) if not p.exists()]
+    missing = [str(p) for p in (NODE, MCP_REMOTE_JS, INSPECTOR_JS, FASTMCP_PY, CLAUDE_CODE) if not p.exists()]
     if missing:
         raise RuntimeError("clients not installed (run molecule prepare -s clients): " + ", ".join(missing))
 
@@ -245,6 +250,73 @@ def run_fastmcp(url: str, ca_file: str, case: Case) -> Seen:
     return Seen(bool(data["ok"]), one_line(data["message"]))
 
 
+# --------------------------------------------------------------------------- Claude Code
+def run_claude_code(url: str, ca_file: str, case: Case) -> Seen:
+    """The `claude mcp add` line the demo prints, run as printed (its `export` lines become the
+    environment), then `claude mcp get`: Claude Code's health check connects (initialize,
+    tools/list) and shows the status and, on failure, the issue its user reads. Claude Code
+    calls tools only inside a model conversation, which needs an Anthropic account: the
+    cases here are the connection and wrong credentials."""
+    printed = client_configs.claude_code("mcpsec", url, case.auth, ca_file).splitlines()
+    env_extra = {}
+    for line in printed[:-1]:
+        assignment = shlex.split(line, comments=True)
+        assert assignment[0] == "export" and "=" in assignment[1], line
+        key, value = assignment[1].split("=", 1)
+        env_extra[key] = value
+    argv = shlex.split(printed[-1])
+    assert argv[:3] == ["claude", "mcp", "add"], argv
+    with tempfile.TemporaryDirectory() as home:
+        # No traffic beyond the gateway: no telemetry, error reporting or update checks.
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "NO_COLOR": "1", "LANG": "C.UTF-8",
+               "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", **env_extra}
+        added = subprocess.run([str(CLAUDE_CODE)] + argv[1:], cwd=home, env=env, capture_output=True,
+                               text=True, timeout=TIMEOUT, check=False)
+        if added.returncode != 0:
+            return Seen(False, one_line(f"claude mcp add failed: {added.stderr or added.stdout}"))
+        p = subprocess.run([str(CLAUDE_CODE), "mcp", "get", "mcpsec"], cwd=home, env=env, capture_output=True,
+                           text=True, timeout=TIMEOUT, check=False)
+    fields = {}
+    for line in p.stdout.splitlines():
+        key, sep, value = line.strip().partition(": ")
+        if sep and key in ("Status", "Issue"):
+            fields[key] = value
+    status = fields.get("Status", f"(no status: exit {p.returncode}: {p.stderr[-300:]})")
+    message = status + (f" - {fields['Issue']}" if "Issue" in fields else "")
+    return Seen("Connected" in status and "Issue" not in fields, one_line(message))
+
+
+# --------------------------------------------------------------------------- configs as the editors read them
+def editor_config_case(client: str, url: str, case: Case) -> tuple[str, str]:
+    """The URL and Authorization value a Cursor or VS Code user gets from the configuration the
+    demo prints, read the way the editor reads it (Cursor: mcpServers.<name>.url/headers;
+    VS Code: servers.<name> of type http, ${input:...} replaced by the value the user enters
+    once). Neither editor can be installed here (not in the reachable package registries):
+    fastmcp's client then speaks for the editor with exactly these values."""
+    if client == "cursor":
+        entry = json.loads(client_configs.render("cursor", name="mcpsec", url=url, auth=case.auth, ca_file=None))
+        server = entry["mcpServers"]["mcpsec"]
+        assert set(server) == {"url", "headers"}, server
+        return server["url"], server["headers"]["Authorization"]
+    entry = json.loads(client_configs.render("vscode", name="mcpsec", url=url, auth=case.auth, ca_file=None))
+    server = entry["servers"]["mcpsec"]
+    assert server["type"] == "http", server
+    inputs = {i["id"]: case.auth for i in entry["inputs"] if i["type"] == "promptString" and i["password"]}
+    header = server["headers"]["Authorization"]
+    assert header.startswith("${input:") and header[8:-1] in inputs, header
+    return server["url"], inputs[header[8:-1]]
+
+
+def run_cursor_config(url: str, ca_file: str, case: Case) -> Seen:
+    cfg_url, auth = editor_config_case("cursor", url, case)
+    return run_fastmcp(cfg_url, ca_file, Case(case.name, auth, case.action, case.tool))
+
+
+def run_vscode_config(url: str, ca_file: str, case: Case) -> Seen:
+    cfg_url, auth = editor_config_case("vscode", url, case)
+    return run_fastmcp(cfg_url, ca_file, Case(case.name, auth, case.action, case.tool))
+
+
 # --------------------------------------------------------------------------- Python SDK
 def run_python_sdk(url: str, ca_file: str, case: Case) -> Seen:
     async def go() -> Seen:
@@ -281,6 +353,12 @@ CLIENTS = {
     "MCP Inspector CLI 2.12.0": run_inspector,
     "fastmcp 4.2.3": run_fastmcp,
     "Python SDK (mcp 2.3.0)": run_python_sdk,
+    "Cursor mcp.json as printed (via fastmcp)": run_cursor_config,
+    "VS Code mcp.json as printed (via fastmcp)": run_vscode_config,
+}
+# Clients that only connect outside a model conversation: the connection and wrong credentials.
+CONNECT_ONLY = {
+    "Claude Code 2.1.332 (claude mcp add, as printed)": run_claude_code,
 }
 
 
