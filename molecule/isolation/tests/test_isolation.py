@@ -53,6 +53,22 @@ def box(host):
     return run
 
 
+# ---------------------------------------------------------------- 5. atomic session caps (first: a fresh host)
+
+def test_session_caps_are_exact_under_concurrent_initializes(box):
+    got = box("session-race")
+    user, host = got["user"], got["host"]
+    enf.show(f"session cap per subject (3): dave, {user['n']} concurrent initializes over both workers",
+             f"{user['admitted']} admitted {user['answers']} closed={user['closed']}")
+    enf.show(f"host session cap (8): {host['n']} concurrent initializes of 4 subjects over both workers",
+             f"{host['admitted']} admitted {host['answers']} closed={host['closed']}")
+    assert user["admitted"] == 3 and user["answers"].get("429 session_cap") == 6, user
+    assert host["admitted"] == 8, host
+    assert set(host["answers"]) <= {"200 ", "503 host_session_cap", "429 session_cap"}, host
+    assert user["refused_without_retry_after"] == 0 and host["refused_without_retry_after"] == 0, got
+    assert user["closed"] == [200] * 3 and host["closed"] == [200] * 8, got
+
+
 # ---------------------------------------------------------------- 1. no desync, by construction
 
 def test_health_answers_get_and_head_only(box):

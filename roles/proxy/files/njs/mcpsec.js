@@ -12,7 +12,7 @@
  *   mcpsec_tokens  /etc/nginx/mcpsec/tokens.json   (bearer mode)
  *
  * Shared dict zones (js_shared_dict_zone):
- *   mcpsec_sessions  string            session id -> subject, pending initialize reservations
+ *   mcpsec_sessions  string            session bindings and the session caps' slots (sessions.js)
  *   mcpsec_counters  number            failed-authentication and refusal counters per client (IPv6: /64)
  *   mcpsec_toolslots number            per user per tool: one slot per call admitted in the window
  *   (sizes and why none of these evicts: njs_http.conf.j2)
