@@ -25,7 +25,7 @@ MCP_REQUESTS = [0]
 
 
 def report(name, ok, detail=''):
-    line = '%s - [%s] %s' % ('ok' if ok else 'not ok', MODE, name)
+    line = '%s - [%s] %s' % ('ok' if ok else 'not ok', MODE + ('/' + VARIANT if VARIANT else ''), name)
     if not ok:
         FAILED.append(name)
         line += ' :: ' + str(detail)[:400]
