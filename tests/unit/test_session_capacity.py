@@ -20,11 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def capacity(**overrides) -> int:
+def resolve(var: str, *files: str, **overrides) -> str:
+    """`var` as Ansible resolves it from the given role files (and extra vars) alone."""
     ansible = shutil.which('ansible') or str(ROOT / '.venv' / 'bin' / 'ansible')
-    cmd = [ansible, 'localhost', '-m', 'ansible.builtin.debug', '-a', 'var=__common_supergateway_session_capacity',
-           '-e', '@' + str(ROOT / 'roles' / 'common' / 'defaults' / 'main.yml'),
-           '-e', '@' + str(ROOT / 'roles' / 'common' / 'vars' / 'main.yml')]
+    cmd = [ansible, 'localhost', '-m', 'ansible.builtin.debug', '-a', 'var=' + var]
+    for name in files:
+        cmd += ['-e', '@' + str(ROOT / 'roles' / name)]
     if overrides:
         cmd += ['-e', json.dumps(overrides)]
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json',
@@ -33,7 +34,12 @@ def capacity(**overrides) -> int:
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     doc = json.loads(out.stdout[out.stdout.index('{'):])
     result = doc['plays'][0]['tasks'][0]['hosts']['localhost']
-    return int(result['__common_supergateway_session_capacity'])
+    return str(result[var])
+
+
+def capacity(**overrides) -> int:
+    return int(resolve('__common_supergateway_session_capacity', 'common/defaults/main.yml', 'common/vars/main.yml',
+                       **overrides))
 
 
 @pytest.mark.parametrize('overrides, expected', [
@@ -48,3 +54,15 @@ def capacity(**overrides) -> int:
 ])
 def test_capacity_follows_the_unit(overrides, expected):
     assert capacity(**overrides) == expected
+
+
+@pytest.mark.parametrize('var, overrides, expected', [
+    ('proxy_session_idle_timeout', {}, '1860s'),
+    ('proxy_session_idle_timeout', {'common_supergateway_session_timeout_ms': 600000}, '660s'),
+    ('proxy_max_sessions_total', {}, '32'),
+    ('proxy_max_sessions_total', {'common_supergateway_max_sessions': 12}, '12'),
+])
+def test_proxy_alone_derives_from_common_facts(var, overrides, expected):
+    """The proxy role with only its dependency common (no supergateway role in the play)."""
+    assert resolve(var, 'common/defaults/main.yml', 'common/vars/main.yml', 'proxy/defaults/main.yml',
+                   'proxy/vars/main.yml', **overrides) == expected
