@@ -448,8 +448,9 @@ def case_session_race(tokens: dict) -> dict:
     9 at once), then the host (proxy_max_sessions_total 8, 24 at once from four subjects whose
     caps add up to 12). Every admitted session is closed again (DELETE frees its slots)."""
     out = {}
-    for name, users, prefix in (("user", ["dave"] * 9, "127.0.70."), ("host", ["alice", "bob", "carol", "dave"] * 6,
-                                                                       "127.0.71.")):
+    races = (("user", ["dave"] * 9, "127.0.70."),
+             ("host", ["alice", "bob", "carol", "dave"] * 6, "127.0.71."))
+    for name, users, prefix in races:
         clients = [Mcp(tokens[u], prefix + str(1 + i)) for i, u in enumerate(users)]
         res = race_open(clients)
         admitted = [c for c in clients if c.sid]
