@@ -958,6 +958,18 @@ def policy_version_cases():
                                              'clientInfo': {'name': 't', 'version': '1'}}))
         report('policy.json version %s: every request refused (500 policy_version)' % version,
                r.status == 500 and reason_of(r).endswith('policy_version'), r)
+    # njs holds no defaults for the per-address limits or the session caps: a policy without them refuses
+    for key, expected in (('refusal_limit', 'policy_limits'), ('auth_failure_limit', 'policy_limits'),
+                          ('max_sessions_total', 'policy_sessions')):
+        doc = json.loads(good)
+        del doc[key]
+        with open(path, 'w') as f:
+            json.dump(doc, f)
+        sh('nginx -s reload; sleep 0.5')
+        r = post('alice', rpc('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},
+                                             'clientInfo': {'name': 't', 'version': '1'}}, 'no-' + key))
+        report('policy.json without %s: initialize refused (503 %s, Retry-After)' % (key, expected),
+               r.status == 503 and reason_of(r).endswith(expected) and bool(r.h('retry-after')), r)
     with open(path, 'w') as f:
         f.write(good)
     sh('nginx -s reload; sleep 0.5')
