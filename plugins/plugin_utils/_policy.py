@@ -25,6 +25,7 @@ from ._policy_auth import _auth, _scope_roles, _users
 from ._policy_check import ROOT, _MISSING, PolicyError, _Ctx, _origin, _split_url
 from ._policy_limits import (
     DEFAULT_ALLOW_CIDRS, DEFAULT_METRICS_CIDRS, _cidrs, _origins, _rate_limits, _retry_after, _sessions,
+    window_limit,
 )
 
 __all__ = ('PolicyError', 'expand_policy', 'policy_errors')
@@ -139,6 +140,9 @@ def _njs_policy(s, resource, metadata_url, scopes):
         'tool_limits': _sorted(dict((str(tool), _sorted(spec)) for tool, spec in s['limits'][1].items())),
         'allow_origins': s['origins'],
         'max_sessions_per_user': s['sessions'],
+        # per client address (IPv6: /64), fixed windows; njs holds no defaults of its own
+        'refusal_limit': window_limit(s['limits'][0]['per_ip']['refusals']),
+        'auth_failure_limit': window_limit(s['limits'][0]['per_ip']['auth_failures']),
         'oidc': _njs_oidc(s['oidc']),
     })
 

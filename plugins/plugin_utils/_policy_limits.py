@@ -20,6 +20,9 @@ SESSIONS_MAX = 1000
 
 RATE_KEYS = ('per_ip', 'per_user', 'per_tool')
 ZONE_KEYS = ('rate', 'burst', 'connections')
+# Per address only: what the proxy refuses itself (401/403/404) and failed
+# authentications, counted by njs in fixed windows (a second or a minute).
+ADDRESS_KEYS = ('refusals', 'auth_failures')
 TOOL_LIMIT_KEYS = ('calls', 'per')
 SESSION_KEYS = ('max_per_user',)
 
@@ -27,8 +30,11 @@ DEFAULT_ALLOW_CIDRS = ('0.0.0.0/0', '::/0')
 DEFAULT_METRICS_CIDRS = ('127.0.0.1/32', '::1/128')
 # connections: concurrent requests and streams (an HTTP/2 stream or an SSE response
 # counts as long as it is open) that reach the backend, nginx limit_conn.
+# refusals: an ordinary client's few mistakes never come near 300 a minute, a
+# flood of random session ids meets it at once; auth_failures: a guesser gets
+# 50 tries a minute per address (IPv6: per /64), then 429 even for the right one.
 DEFAULT_ZONES = {
-    'per_ip': {'rate': '20r/s', 'burst': 40, 'connections': 64},
+    'per_ip': {'rate': '20r/s', 'burst': 40, 'connections': 64, 'refusals': '300r/m', 'auth_failures': '50r/m'},
     'per_user': {'rate': '10r/s', 'burst': 20, 'connections': 32},
 }
 CONNECTIONS_MAX = 65535   # nginx limit_conn refuses more
@@ -78,24 +84,26 @@ def _cidrs(ctx, path, value, default, allow_empty):
     return result
 
 
-def _zone(ctx, path, raw, default):
+def _zone(ctx, path, raw, default, keys=ZONE_KEYS):
     result = dict(default)
     if raw is None:
         return result
-    fields = ctx.mapping(path, raw, ZONE_KEYS)
+    fields = ctx.mapping(path, raw, keys)
     if fields is None:
         return None
     ok = True
-    if fields.get('rate') is not None:
-        text = ctx.string(path + '.rate', fields['rate'], 'write a rate such as 10r/s or 600r/m')
+    for key in ('rate',) + tuple(k for k in keys if k in ADDRESS_KEYS):
+        if fields.get(key) is None:
+            continue
+        text = ctx.string(path + '.' + key, fields[key], 'write a rate such as 10r/s or 600r/m')
         if text is None:
             ok = False
         elif not RATE_RE.match(text.strip()):
-            ctx.err(path + '.rate', 'rate %s is not valid' % _show(text),
+            ctx.err(path + '.' + key, 'rate %s is not valid' % _show(text),
                     "write N r/s or N r/m with N >= 1, e.g. '10r/s' or '600r/m'")
             ok = False
         else:
-            result['rate'] = text.strip()
+            result[key] = text.strip()
     if fields.get('burst') is not None:
         value = ctx.integer(path + '.burst', fields['burst'], 0)
         if value is None:
@@ -133,7 +141,8 @@ def _rate_limits(ctx, raw):
         return None
     zones = {}
     for name in ('per_ip', 'per_user'):
-        zones[name] = _zone(ctx, path + '.' + name, fields.get(name), DEFAULT_ZONES[name])
+        zones[name] = _zone(ctx, path + '.' + name, fields.get(name), DEFAULT_ZONES[name],
+                            ZONE_KEYS + ADDRESS_KEYS if name == 'per_ip' else ZONE_KEYS)
     tool_limits = {}
     pairs = ctx.names(path + '.per_tool', fields.get('per_tool'), 'tool names to {calls, per}')
     for tool, spec in pairs or []:
@@ -183,6 +192,12 @@ def _origins(ctx, raw):
         if origin is not None and origin not in origins:
             origins.append(origin)
     return origins
+
+
+def window_limit(rate):
+    """{count, window} of a fixed-window limit written as a rate: '300r/m' -> 300 per 60 s."""
+    match = RATE_RE.match(rate)
+    return {'count': int(match.group(1)), 'window': 1 if match.group(2) == 's' else 60}
 
 
 def _retry_after(zones):

@@ -424,6 +424,45 @@ def case_host_cap(tokens: dict) -> dict:
             "stale_session_call": stale.status if stale else None}
 
 
+def race_open(clients: list[Mcp]) -> list[tuple[int, str, str]]:
+    """Every client's initialize at the same instant (a barrier); (status, reason, retry-after)."""
+    results: list = [None] * len(clients)
+    barrier = threading.Barrier(len(clients))
+
+    def run(i, mcp):
+        barrier.wait()
+        r = mcp.open(timeout=30.0)
+        results[i] = (r.status, r.reason() or r.error, r.headers.get("retry-after") or "")
+
+    threads = [threading.Thread(target=run, args=(i, m)) for i, m in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def case_session_race(tokens: dict) -> dict:
+    """Issue 13 item 5 on the real chain: 3x the cap of concurrent initializes, each from its own
+    address (both nginx workers take them), admit exactly the cap: one subject (max_per_user 3,
+    9 at once), then the host (proxy_max_sessions_total 8, 24 at once from four subjects whose
+    caps add up to 12). Every admitted session is closed again (DELETE frees its slots)."""
+    out = {}
+    races = (("user", ["dave"] * 9, "127.0.70."),
+             ("host", ["alice", "bob", "carol", "dave"] * 6, "127.0.71."))
+    for name, users, prefix in races:
+        clients = [Mcp(tokens[u], prefix + str(1 + i)) for i, u in enumerate(users)]
+        res = race_open(clients)
+        admitted = [c for c in clients if c.sid]
+        closed = [c.close().status for c in admitted]
+        out[name] = {"n": len(clients), "admitted": len(admitted),
+                     "answers": {"%d %s" % (st, re): sum(1 for x in res if x[0] == st and x[1] == re)
+                                 for st, re in {(x[0], x[1]) for x in res}},
+                     "refused_without_retry_after": sum(1 for x in res if x[0] != 200 and not x[2]),
+                     "closed": closed}
+    return out
+
+
 def case_refusal_flood(tokens: dict) -> dict:
     """1,000 random session ids from one address, then an ordinary client elsewhere."""
     bob = Mcp(tokens["bob"], "127.0.67.1")
@@ -447,7 +486,7 @@ def case_refusal_flood(tokens: dict) -> dict:
 
 CASES = {"desync": case_desync, "health-methods": case_health_methods, "health-rate": case_health_rate,
          "net64": case_net64, "conn-subject": case_conn_subject, "conn-address": case_conn_address,
-         "host-cap": case_host_cap, "refusal-flood": case_refusal_flood}
+         "host-cap": case_host_cap, "refusal-flood": case_refusal_flood, "session-race": case_session_race}
 
 
 def main() -> int:

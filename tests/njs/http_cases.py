@@ -15,6 +15,7 @@ import sys
 import time
 
 MODE, FIX = sys.argv[1], sys.argv[2]
+VARIANT = sys.argv[3] if len(sys.argv) > 3 else ''     # render.py MCPSEC_VARIANT (bearer mode)
 SECRETS = json.load(open('/opt/mcpsec-test/secrets-%s.json' % MODE))
 FX = json.load(open(os.path.join(FIX, 'fixtures.json')))
 AUDIT = '/var/log/nginx/mcpsec-audit.log'
@@ -24,7 +25,7 @@ MCP_REQUESTS = [0]
 
 
 def report(name, ok, detail=''):
-    line = '%s - [%s] %s' % ('ok' if ok else 'not ok', MODE, name)
+    line = '%s - [%s] %s' % ('ok' if ok else 'not ok', MODE + ('/' + VARIANT if VARIANT else ''), name)
     if not ok:
         FAILED.append(name)
         line += ' :: ' + str(detail)[:400]
@@ -712,6 +713,7 @@ def bearer_cases():
         MCP_REQUESTS[0] -= 1     # nginx refused it before any location: no audit line
     policy_version_cases()
     upstream_restart_cases()
+    session_cap_cases()
     dsid = isolation_cases()
     flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
@@ -781,6 +783,148 @@ def isolation_cases():
     return s3
 
 
+def delete_session(user, sid, src='127.0.0.1'):
+    return http('DELETE', headers=[cred(user), ('Mcp-Session-Id', sid)], src=src)
+
+
+def concurrent_initializes(users, srcs):
+    """One initialize per (user, source) at once; [(status, sid, reason, retry-after, user)]."""
+    def one(job):
+        user, src = job
+        r, sid = initialize(user, src=src)
+        return (r.status, sid, reason_of(r), r.h('retry-after'), user)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(users)) as ex:
+        return list(ex.map(one, list(zip(users, srcs))))
+
+
+def tally(results):
+    codes = [x[0] for x in results]
+    return dict((c, codes.count(c)) for c in sorted(set(codes)))
+
+
+def session_cap_cases():
+    """Issue 13 item 5: N concurrent initializes of one subject over both workers admit exactly
+    max_sessions_per_user (2); DELETE frees exactly those slots. Item 6: a backend 404 to a
+    request without a session id answers with the request's own id and frees the reservation."""
+    srcs = ['127.0.2.%d' % (50 + i) for i in range(8)]
+    for round_ in (1, 2):
+        res = concurrent_initializes(['erin'] * 8, srcs)
+        won = [x for x in res if x[0] == 200 and x[1]]
+        lost = [x for x in res if x[0] != 200]
+        report('session cap is exact: 8 concurrent initializes of one subject over both workers, round %d, '
+               'admit exactly 2 (%s)' % (round_, tally(res)),
+               len(won) == 2 and len(lost) == 6 and all(x[0] == 429 and 'session_cap' in x[2] and x[3] for x in lost),
+               res)
+        deleted = [delete_session('erin', x[1]).status for x in won]
+        report('session cap: DELETE of the admitted sessions frees exactly their slots (round %d: %s)'
+               % (round_, deleted), deleted == [200, 200], deleted)
+    # a backend 404 to an initialize (no session id): the request's own id, never "session not found"
+    codes = []
+    for i in range(3):      # more than the cap: a leaked reservation would lock erin out
+        r = post('erin', rpc('initialize', {'protocolVersion': '2025-06-18', 'capabilities': {},
+                                            'clientInfo': {'name': 'answer-404', 'version': '1'}}, 'init-404-%d' % i),
+                 src='127.0.2.58')
+        codes.append(r.status)
+        report('backend 404 to initialize (no session id): 404 JSON-RPC error with the request id, not '
+               '"Session not found" (%d)' % i,
+               r.status == 404 and is_rpc_error(r, 'init-404-%d' % i) and 'Session not found' not in reason_of(r)
+               and not r.h('mcp-session-id'), r)
+    r, sid = initialize('erin', src='127.0.2.58')
+    report('backend 404 to initialize frees the reservation: erin opens a session after 3 of them (%s)' % codes,
+           r.status == 200 and bool(sid), r)
+    # the same backend 404 for a request in a session: "session not found", null id, binding released
+    restart_upstream()
+    r = post('erin', rpc('ping', None, 'in-session'), sid=sid, src='127.0.2.58')
+    report('backend 404 in a session: 404 "Session not found" with a null id',
+           r.status == 404 and is_rpc_error(r, None) and 'Session not found' in reason_of(r), r)
+    r2 = post('erin', rpc('ping', None, 'again'), sid=sid, src='127.0.2.58')
+    report('backend 404 in a session released the binding (the id is unknown now)', r2.status == 404
+           and reason_of(r2) == reason_of(r), r2)
+
+
+def hostcap_cases():
+    """Issue 13 item 5, host cap (max_sessions_total 5): 15 concurrent initializes of 15 subjects
+    admit exactly 5; after DELETE exactly 5 again; one subject's 6 concurrent admit its cap (2)."""
+    users = ['u%d' % i for i in range(15)]
+    srcs = ['127.0.3.%d' % (1 + i) for i in range(15)]
+    for round_ in (1, 2):
+        res = concurrent_initializes(users, srcs)
+        won = [x for x in res if x[0] == 200 and x[1]]
+        lost = [x for x in res if x[0] != 200]
+        report('host session cap is exact: 15 concurrent initializes of 15 subjects over both workers, round %d, '
+               'admit exactly 5 (%s)' % (round_, tally(res)),
+               len(won) == 5 and len(lost) == 10
+               and all(x[0] == 503 and 'host_session_cap' in x[2] and x[3] for x in lost), res)
+        deleted = [delete_session(x[4], x[1]).status for x in won]
+        report('host session cap: DELETE frees exactly the 5 slots (round %d: %s)' % (round_, deleted),
+               deleted == [200] * 5, deleted)
+    res = concurrent_initializes(['u20'] * 6, srcs[:6])
+    won = [x for x in res if x[0] == 200 and x[1]]
+    report('per-subject cap under the host cap: 6 concurrent initializes of one subject admit exactly 2 (%s)'
+           % tally(res), len(won) == 2 and all(x[0] == 429 for x in res if x[0] != 200), res)
+    for x in won:
+        delete_session(x[4], x[1])
+
+
+def error_log():
+    with open('/var/log/nginx/error.log', errors='replace') as f:
+        return f.read()
+
+
+def full_store(name, send, limit, expect_reason, log_text):
+    """send(i) until an answer is not a success; the first refusal must be 503 with
+    Retry-After naming expect_reason, and the error log must say log_text."""
+    r = None
+    for i in range(limit):
+        r = send(i)
+        if r.status not in (200, 202, 401, 404, 429):
+            break
+    ok = r is not None and r.status == 503 and bool(r.h('retry-after')) and expect_reason in reason_of(r) \
+        and log_text in error_log()
+    report('%s full: 503 %s with Retry-After and an error log line, after %d requests' % (name, expect_reason, i + 1),
+           ok, r)
+    return i
+
+
+def stores_cases():
+    """Issue 13 item 2: each njs limit zone at 32k, filled: the request that finds it full is
+    refused (503 + Retry-After + error log), never let through uncounted."""
+    # mcpsec_toolslots: slow-tool admits 100000 an hour, one slot per admitted call
+    _r, sid = initialize('alice', src='127.0.4.1')
+    full_store('mcpsec_toolslots (per-tool slots)', lambda i: post('alice', call('slow-tool', i), sid=sid, src='127.0.4.1'),
+               3000, 'counter_unavailable', 'tool call store refused a write')
+    # mcpsec_sessions: 200 subjects open their 2 sessions each until a reservation finds no room
+    holders = []
+
+    def open_one(i):
+        user = 'u%d' % (i // 2)
+        r, s = initialize(user, src='127.0.4.2')     # one address: the counters zone is tiny too
+        if s:
+            holders.append(user)
+        return r
+    full_store('mcpsec_sessions (reservations)', open_one, 400, 'session_store_full',
+               'session store refused a reservation')
+    # a subject at its cap in a full store: its reclaim stamp cannot be written -> 503, never a probe uncounted
+    at_cap = [u for u in sorted(set(holders)) if holders.count(u) == 2]
+    answers = [initialize(u, src='127.0.4.250')[0] for u in at_cap]
+    full = [a for a in answers if a.status == 503 and 'session_store_full' in reason_of(a) and a.h('retry-after')]
+    report('mcpsec_sessions full, subject at its cap: the reclaim stamp is refused -> 503 session_store_full '
+           '(%d of %d subjects; the others 429 session_cap), never 200' % (len(full), len(answers)),
+           full and all(a.status in (429, 503) for a in answers)
+           and 'session store refused the reclaim stamp' in error_log(), [a.status for a in answers])
+    # mcpsec_counters: a new counter per address (the failed-authentication window), from many addresses
+    pre = post('dave', rpc('ping', None, 1), src='127.0.5.1')   # 400, not a refusal: its failure window exists
+    full_store('mcpsec_counters (failed authentications per address)',
+               lambda i: post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + 'Q' * 44)],
+                              src='127.0.%d.%d' % (6 + i // 250, 1 + i % 250)),
+               3000, 'counter_store_full', 'counter store refused a write')
+    # the refusal counter of an address whose failure window already exists: its 404 cannot be counted
+    r = post('dave', rpc('ping', None, 2), sid='no-such-session-after-full', src='127.0.5.1')
+    report('mcpsec_counters full: a refusal (404) that cannot be counted is a 503 counter_store_full with '
+           'Retry-After (before: %d)' % pre.status,
+           pre.status == 400 and r.status == 503 and 'counter_store_full' in reason_of(r) and bool(r.h('retry-after')), r)
+
+
 def restart_upstream():
     """Stop the stand-in backend (it may be our own child: reap it) and start a new one."""
     pid = int(open('/run/mcpsec-upstream.pid').read().strip())
@@ -814,6 +958,18 @@ def policy_version_cases():
                                              'clientInfo': {'name': 't', 'version': '1'}}))
         report('policy.json version %s: every request refused (500 policy_version)' % version,
                r.status == 500 and reason_of(r).endswith('policy_version'), r)
+    # njs holds no defaults for the per-address limits or the session caps: a policy without them refuses
+    for key, expected in (('refusal_limit', 'policy_limits'), ('auth_failure_limit', 'policy_limits'),
+                          ('max_sessions_total', 'policy_sessions')):
+        doc = json.loads(good)
+        del doc[key]
+        with open(path, 'w') as f:
+            json.dump(doc, f)
+        sh('nginx -s reload; sleep 0.5')
+        r = post('alice', rpc('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},
+                                             'clientInfo': {'name': 't', 'version': '1'}}, 'no-' + key))
+        report('policy.json without %s: initialize refused (503 %s, Retry-After)' % (key, expected),
+               r.status == 503 and reason_of(r).endswith(expected) and bool(r.h('retry-after')), r)
     with open(path, 'w') as f:
         f.write(good)
     sh('nginx -s reload; sleep 0.5')
@@ -929,7 +1085,10 @@ def oidc_cases():
     audit_cases([t for k, t in T.items() if isinstance(t, str)])
 
 
-{'basic': basic_cases, 'bearer': bearer_cases, 'oidc': oidc_cases}[MODE]()
+if VARIANT:
+    {'hostcap': hostcap_cases, 'stores': stores_cases}[VARIANT]()
+else:
+    {'basic': basic_cases, 'bearer': bearer_cases, 'oidc': oidc_cases}[MODE]()
 if FAILED:
     print('[%s] %d case(s) failed' % (MODE, len(FAILED)))
     sys.exit(1)

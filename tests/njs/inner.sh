@@ -40,6 +40,28 @@ for mode in basic bearer oidc; do
     echo "ok - [$mode] no njs exception in error.log"
   fi
 done
+# bearer variants: a small host session cap; the limit zones at 32k, filled (full stores refuse)
+for variant in hostcap stores; do
+  say "nginx: bearer mode, $variant"
+  nginx -s stop >/dev/null 2>&1; sleep 0.5
+  rm -f /var/log/nginx/mcpsec-audit.log
+  : >/var/log/nginx/error.log
+  MCPSEC_VARIANT=$variant python3 "$SRC/tests/njs/render.py" "$SRC" bearer "$FX" || { echo "not ok - [$variant] render"; fail=1; continue; }
+  if ! nginx -t -q 2>/tmp/nginx-t.log; then
+    echo "not ok - [$variant] nginx -t: $(cat /tmp/nginx-t.log)"; fail=1; continue
+  fi
+  nginx || { echo "not ok - [$variant] nginx start"; fail=1; continue; }
+  sleep 0.3
+  python3 "$SRC/tests/njs/http_cases.py" bearer "$FX" "$variant" || fail=1
+  # a full store logs by design (nginx's slab "no memory" [crit] line, njs's "refused");
+  # anything else is an exception
+  if grep -E 'js exception|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
+       | grep -v 'ngx_slab_alloc() failed: no memory in js shared zone' >/tmp/err.txt; then
+    echo "not ok - [$variant] error.log has njs exceptions:"; head -5 /tmp/err.txt; fail=1
+  else
+    echo "ok - [$variant] no njs exception in error.log"
+  fi
+done
 nginx -s stop >/dev/null 2>&1
 echo "== summary: $(grep -c '^ok' /tmp/unit.out) unit ok; result: $([ $fail -eq 0 ] && echo PASS || echo FAIL)"
 exit $fail

@@ -62,6 +62,26 @@ else:
                               'required_scopes': ['mcp:tools'], 'scope_roles': {'mcp:admin': ['admin']},
                               'leeway_seconds': 60, 'ca_file': os.path.join(fixtures, 'ca.pem')}
 
+# MCPSEC_VARIANT (bearer mode): 'hostcap' renders a small host session cap and more users
+# (N concurrent initializes of many subjects admit exactly the cap); 'stores' renders the
+# limit zones at nginx's smallest size (32k) so that the cases can fill each one.
+VARIANT = os.environ.get('MCPSEC_VARIANT', '')
+MAX_SESSIONS_TOTAL = 1000
+if mode == 'bearer':
+    policy['users']['erin'] = {'token': TOKENS.setdefault('erin', 'tok-erin-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'),
+                               'roles': ['reader']}
+if VARIANT:
+    for i in range(200 if VARIANT == 'stores' else 30):
+        name = 'u%d' % i
+        TOKENS[name] = 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name
+        policy['users'][name] = {'token': TOKENS[name], 'roles': ['reader']}
+    policy['rate_limits']['per_user'] = {'rate': '1000r/s', 'burst': 5000}
+if VARIANT == 'hostcap':
+    MAX_SESSIONS_TOTAL = 5
+if VARIANT == 'stores':
+    policy['rate_limits']['per_tool'] = {'slow-tool': {'calls': 100000, 'per': '1h'}}
+TINY_ZONES = ('mcpsec_sessions', 'mcpsec_counters', 'mcpsec_toolslots') if VARIANT == 'stores' else ()
+
 if os.environ.get('MCPSEC_BENCH'):
     # bench/: measure the enforcement path, not the limiter
     policy['rate_limits']['per_ip'] = {'rate': '999999r/s', 'burst': 100000}
@@ -102,7 +122,8 @@ os.makedirs(CONF, exist_ok=True)
 shutil.rmtree(CONF + '/njs', ignore_errors=True)
 shutil.copytree(os.path.join(src, 'roles', 'proxy', 'files', 'njs'), CONF + '/njs')
 with open(CONF + '/policy.json', 'w') as f:
-    json.dump(mcpsec['njs_policy'], f, indent=2, sort_keys=True)
+    # what roles/proxy/templates/policy.json.j2 adds (proxy_max_sessions_total)
+    json.dump(dict(mcpsec['njs_policy'], max_sessions_total=MAX_SESSIONS_TOTAL), f, indent=2, sort_keys=True)
 with open(CONF + '/resource-metadata.json', 'w') as f:
     json.dump(mcpsec['resource_metadata'], f, indent=2, sort_keys=True)
 with open(CONF + '/tokens.json', 'w') as f:
@@ -114,6 +135,20 @@ with open(CONF + '/htpasswd', 'w') as f:
                            capture_output=True, check=True).stdout.decode().strip()
         f.write('%s:%s\n' % (u['name'], h))
 render('njs_http.conf.j2', '/etc/nginx/conf.d/mcpsec-http.conf')
+if TINY_ZONES:
+    with open('/etc/nginx/conf.d/mcpsec-http.conf') as f:
+        text = f.read()
+    for zone in TINY_ZONES:
+        text, n = re.subn(r'zone=%s:[0-9]+[km]' % zone, 'zone=%s:32k' % zone, text)
+        assert n == 1, zone
+    with open('/etc/nginx/conf.d/mcpsec-http.conf', 'w') as f:
+        f.write(text)
+# Two workers, as on a 2-core host, whatever the container's CPU count: the concurrency
+# cases must cross workers.
+with open('/etc/nginx/nginx.conf') as f:
+    text = f.read()
+with open('/etc/nginx/nginx.conf', 'w') as f:
+    f.write(re.sub(r'(?m)^worker_processes\s+[^;]+;', 'worker_processes 2;', text))
 render('njs_locations.conf.j2', CONF + '/locations.conf')
 render('security-headers.conf.j2', CONF + '/security-headers.conf')
 with open('/etc/nginx/sites-enabled/mcpsec-test.conf', 'w') as f:

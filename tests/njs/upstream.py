@@ -61,6 +61,9 @@ class Handler(BaseHTTPRequestHandler):
         msg = json.loads(body)
         sid = self.headers.get('Mcp-Session-Id')
         if msg.get('method') == 'initialize' and sid is None:
+            if ((msg.get('params') or {}).get('clientInfo') or {}).get('name') == 'answer-404':
+                # a backend that answers 404 to a request without a session (issue 13, item 6)
+                return self.send(404, {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32001, 'message': 'Session not found'}})
             sid = str(uuid.uuid4())
             with LOCK:
                 SESSIONS.add(sid)

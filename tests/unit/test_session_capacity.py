@@ -2,9 +2,10 @@
 # Copyright (c) mcpsec.gateway contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The proxy's session capacity (roles/proxy/vars/main.yml __proxy_session_capacity) follows
-the supergateway unit's limits: the smallest of supergateway_max_sessions and what TasksMax
-and MemoryMax leave for sessions after the unit's base share (64 tasks, 256 MiB)."""
+"""The host's session capacity (roles/common/vars/main.yml __common_supergateway_session_capacity,
+the proxy's cap) follows the supergateway unit's limits: the smallest of
+common_supergateway_max_sessions and what TasksMax and MemoryMax leave for sessions after the
+unit's base share (64 tasks, 256 MiB). The common role alone defines them (a proxy alone too)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def capacity(**overrides) -> int:
+def resolve(var: str, *files: str, **overrides) -> str:
+    """`var` as Ansible resolves it from the given role files (and extra vars) alone."""
     ansible = shutil.which('ansible') or str(ROOT / '.venv' / 'bin' / 'ansible')
-    cmd = [ansible, 'localhost', '-m', 'ansible.builtin.debug', '-a', 'var=__proxy_session_capacity',
-           '-e', '@' + str(ROOT / 'roles' / 'supergateway' / 'defaults' / 'main.yml'),
-           '-e', '@' + str(ROOT / 'roles' / 'proxy' / 'vars' / 'main.yml')]
+    cmd = [ansible, 'localhost', '-m', 'ansible.builtin.debug', '-a', 'var=' + var]
+    for name in files:
+        cmd += ['-e', '@' + str(ROOT / 'roles' / name)]
     if overrides:
         cmd += ['-e', json.dumps(overrides)]
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json',
@@ -32,18 +34,35 @@ def capacity(**overrides) -> int:
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     doc = json.loads(out.stdout[out.stdout.index('{'):])
     result = doc['plays'][0]['tasks'][0]['hosts']['localhost']
-    return int(result['__proxy_session_capacity'])
+    return str(result[var])
+
+
+def capacity(**overrides) -> int:
+    return int(resolve('__common_supergateway_session_capacity', 'common/defaults/main.yml', 'common/vars/main.yml',
+                       **overrides))
 
 
 @pytest.mark.parametrize('overrides, expected', [
     ({}, 32),                                                   # the defaults: 32 sessions, 576 tasks, 4352M
-    ({'supergateway_max_sessions': 10}, 10),                    # limits derived from it follow
-    ({'supergateway_tasks_max': 200}, 8),                       # (200 - 64) // 16
-    ({'supergateway_memory_max': '1G'}, 6),                     # (1024 - 256) // 128
-    ({'supergateway_memory_max': '786432K'}, 4),                # 768 MiB
-    ({'supergateway_memory_max': 'infinity'}, 32),              # no byte count: no memory bound
-    ({'supergateway_tasks_max': 64}, 0),                        # nothing left for sessions: the role refuses it
-    ({'supergateway_session_tasks': 11, 'supergateway_tasks_max': 576}, 32),
+    ({'common_supergateway_max_sessions': 10}, 10),                    # limits derived from it follow
+    ({'common_supergateway_tasks_max': 200}, 8),                       # (200 - 64) // 16
+    ({'common_supergateway_memory_max': '1G'}, 6),                     # (1024 - 256) // 128
+    ({'common_supergateway_memory_max': '786432K'}, 4),                # 768 MiB
+    ({'common_supergateway_memory_max': 'infinity'}, 32),              # no byte count: no memory bound
+    ({'common_supergateway_tasks_max': 64}, 0),                        # nothing left for sessions: the role refuses it
+    ({'common_supergateway_session_tasks': 11, 'common_supergateway_tasks_max': 576}, 32),
 ])
 def test_capacity_follows_the_unit(overrides, expected):
     assert capacity(**overrides) == expected
+
+
+@pytest.mark.parametrize('var, overrides, expected', [
+    ('proxy_session_idle_timeout', {}, '1860s'),
+    ('proxy_session_idle_timeout', {'common_supergateway_session_timeout_ms': 600000}, '660s'),
+    ('proxy_max_sessions_total', {}, '32'),
+    ('proxy_max_sessions_total', {'common_supergateway_max_sessions': 12}, '12'),
+])
+def test_proxy_alone_derives_from_common_facts(var, overrides, expected):
+    """The proxy role with only its dependency common (no supergateway role in the play)."""
+    assert resolve(var, 'common/defaults/main.yml', 'common/vars/main.yml', 'proxy/defaults/main.yml',
+                   'proxy/vars/main.yml', **overrides) == expected

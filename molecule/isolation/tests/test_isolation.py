@@ -53,6 +53,25 @@ def box(host):
     return run
 
 
+# ---------------------------------------------------------------- 5. atomic session caps (first: a fresh host)
+
+def test_session_caps_are_exact_under_concurrent_initializes(host, box):
+    workers = int(host.run("pgrep -c -f '^nginx: worker process'").stdout.strip() or 0)
+    enf.show("nginx worker processes (the races cross them)", workers)
+    assert workers >= 2
+    got = box("session-race")
+    user, hcap = got["user"], got["host"]
+    enf.show(f"session cap per subject (3): dave, {user['n']} concurrent initializes over both workers",
+             f"{user['admitted']} admitted {user['answers']} closed={user['closed']}")
+    enf.show(f"host session cap (8): {hcap['n']} concurrent initializes of 4 subjects over both workers",
+             f"{hcap['admitted']} admitted {hcap['answers']} closed={hcap['closed']}")
+    assert user["admitted"] == 3 and user["answers"].get("429 session_cap") == 6, user
+    assert hcap["admitted"] == 8, hcap
+    assert set(hcap["answers"]) <= {"200 ", "503 host_session_cap", "429 session_cap"}, hcap
+    assert user["refused_without_retry_after"] == 0 and hcap["refused_without_retry_after"] == 0, got
+    assert user["closed"] == [200] * 3 and hcap["closed"] == [200] * 8, got
+
+
 # ---------------------------------------------------------------- 1. no desync, by construction
 
 def test_health_answers_get_and_head_only(box):

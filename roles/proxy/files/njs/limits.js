@@ -6,12 +6,25 @@ import util from 'util.js';
 
 var hasOwn = util.hasOwn;
 
-var AUTH_FAIL_LIMIT = 50;          // failed authentications per client address per window
-var AUTH_FAIL_WINDOW_S = 60;
-/* Refusals the proxy answers itself (401, 403, 404) per client address per
- * window: a client making a few mistakes never meets it, a flood at once. */
-var REFUSAL_LIMIT = 300;
-var REFUSAL_WINDOW_S = 60;
+/* The per-address limits come from the policy (rate_limits.per_ip.auth_failures
+ * and .refusals, expanded to {count, window}); njs holds no defaults of its own. */
+function validLimit(l) {
+    return l !== null && typeof l === 'object' && typeof l.count === 'number' && l.count >= 1 &&
+           typeof l.window === 'number' && l.window >= 1;
+}
+
+/* {authFailures, refusals} ({count, window} each) from the policy, or null
+ * when the policy lacks them: every request is then refused (fail closed). */
+function addressLimits() {
+    var p = typeof mcpsec_policy === 'undefined' ? null : mcpsec_policy;
+    if (p === null || !validLimit(p.auth_failure_limit) || !validLimit(p.refusal_limit)) {
+        ngx.log(ngx.ERR, 'mcpsec: policy.json lacks auth_failure_limit or refusal_limit ' +
+                '(rate_limits.per_ip.auth_failures, .refusals): every request is refused until ' +
+                'the proxy role renders it again');
+        return null;
+    }
+    return {authFailures: p.auth_failure_limit, refusals: p.refusal_limit};
+}
 
 /* Per user per tool limit: returns null or {calls, window} for the tool. */
 function toolLimit(policy, tool) {
@@ -46,12 +59,14 @@ function clientKey(r) {
 /* Failed authentications per client address: limit_req runs only after njs (on
  * the upstream location), so guessing is throttled here. Once over the limit
  * even a correct credential gets 429, so a guess cannot be confirmed. */
-function authFailKey(r) {
-    return windowKey('\u0000authfail', clientKey(r), AUTH_FAIL_WINDOW_S, Date.now());
+function authFailKey(r, lim) {
+    return windowKey('\u0000authfail', clientKey(r), lim.window, Date.now());
 }
 
-function refusalKey(r) {
-    return windowKey('\u0000refused', clientKey(r), REFUSAL_WINDOW_S, Date.now());
+/* Refusals the proxy answers itself (401, 403, 404) per client address per
+ * window: a client making a few mistakes never meets it, a flood at once. */
+function refusalKey(r, lim) {
+    return windowKey('\u0000refused', clientKey(r), lim.window, Date.now());
 }
 
 /* The client's window when its counter is at `limit`, else null. */
@@ -60,12 +75,14 @@ function overLimit(w, limit) {
     return n !== undefined && n >= limit ? w : null;
 }
 
+/* The client's window when over its failed-authentication limit (or when the
+ * policy lacks the limit: refused either way), else null. */
 function overAuthFailLimit(r) {
-    return overLimit(authFailKey(r), AUTH_FAIL_LIMIT);
-}
-
-function overRefusalLimit(r) {
-    return overLimit(refusalKey(r), REFUSAL_LIMIT);
+    var lims = addressLimits();
+    if (lims === null) {
+        return {key: '', ttlMs: 0, retryAfter: 30};
+    }
+    return overLimit(authFailKey(r, lims.authFailures), lims.authFailures.count);
 }
 
 /* Before authentication: null to go on, or the refusal {status, reason,
@@ -75,7 +92,11 @@ function overRefusalLimit(r) {
  * turns into unlimited guessing, and never into an oracle (200 for the right
  * credential, something else for a wrong one). */
 function gate(r) {
-    var w = authFailKey(r);
+    var lims = addressLimits();
+    if (lims === null) {
+        return {status: 503, reason: 'policy_limits', retryAfter: 30};
+    }
+    var w = authFailKey(r, lims.authFailures);
     var n;
     try {
         n = ngx.shared.mcpsec_counters.incr(w.key, 0, 0, w.ttlMs);
@@ -83,18 +104,29 @@ function gate(r) {
         ngx.log(ngx.ERR, 'mcpsec: counter store refused a write (' + e.message + '): denying');
         return {status: 503, reason: 'counter_store_full', retryAfter: 5};
     }
-    if (n >= AUTH_FAIL_LIMIT) {
+    if (n >= lims.authFailures.count) {
         return {status: 429, reason: 'auth_throttled', retryAfter: w.retryAfter};
     }
-    var rw = overRefusalLimit(r);
+    var rw = overLimit(refusalKey(r, lims.refusals), lims.refusals.count);
     if (rw !== null) {
         return {status: 429, reason: 'refusal_throttled', retryAfter: rw.retryAfter};
     }
     return null;
 }
 
-/* Counts one event in the client's window. False when the store refused the
- * write: the caller must then deny (fail closed), never go on uncounted. */
+/* Counts one failed authentication (kind 'authFailures') or one refusal
+ * ('refusals') of the client. False when the store refused the write (or the
+ * policy lacks the limit): the caller must then deny (fail closed), never go
+ * on uncounted. */
+function countFor(r, kind) {
+    var lims = addressLimits();
+    if (lims === null) {
+        return false;
+    }
+    return count((kind === 'refusals' ? refusalKey : authFailKey)(r, lims[kind]));
+}
+
+/* Counts one event in the client's window `w` (see countFor). */
 function count(w) {
     try {
         ngx.shared.mcpsec_counters.incr(w.key, 1, 0, w.ttlMs);
@@ -135,12 +167,10 @@ export default {
     clientKey: clientKey,
     authFailKey: authFailKey,
     refusalKey: refusalKey,
+    addressLimits: addressLimits,
     overAuthFailLimit: overAuthFailLimit,
-    overRefusalLimit: overRefusalLimit,
     count: count,
+    countFor: countFor,
     gate: gate,
-    admitToolCall: admitToolCall,
-    REFUSAL_LIMIT: REFUSAL_LIMIT,
-    AUTH_FAIL_LIMIT: AUTH_FAIL_LIMIT,
-    AUTH_FAIL_WINDOW_S: AUTH_FAIL_WINDOW_S
+    admitToolCall: admitToolCall
 };

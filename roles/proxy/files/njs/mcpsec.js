@@ -12,7 +12,7 @@
  *   mcpsec_tokens  /etc/nginx/mcpsec/tokens.json   (bearer mode)
  *
  * Shared dict zones (js_shared_dict_zone):
- *   mcpsec_sessions  string            session id -> subject, pending initialize reservations
+ *   mcpsec_sessions  string            session bindings and the session caps' slots (sessions.js)
  *   mcpsec_counters  number            failed-authentication and refusal counters per client (IPv6: /64)
  *   mcpsec_toolslots number            per user per tool: one slot per call admitted in the window
  *   (sizes and why none of these evicts: njs_http.conf.j2)
@@ -42,7 +42,6 @@ import lists from 'lists.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
-var authFailKey = limits.authFailKey;
 var matchStaticToken = credentials.matchStaticToken;
 var basicUser = credentials.basicUser;
 var jwtCacheKey = jwt.jwtCacheKey;
@@ -89,7 +88,7 @@ function authThrottled(r) {
 }
 
 function unauthorized(r, policy, reason, tokenGiven) {
-    if (!limits.count(authFailKey(r))) {
+    if (!limits.countFor(r, 'authFailures')) {
         deny(r, 503, 'counter_store_full', null, {'Retry-After': '5'});
         return;
     }
@@ -217,18 +216,17 @@ function ownedSession(r, subject) {
         deny(r, 400, 'session_id', null);
         return null;
     }
-    var store = ngx.shared.mcpsec_sessions;
-    var owner = store.get('s:' + sid);
-    if (owner !== subject) {
-        /* one answer for unknown and foreign ids (no existence oracle); the log tells them apart */
-        send(r, 404, owner === undefined ? 'session_unknown' : 'session_foreign', rpcError(null, 404, MESSAGES[404]));
-        return null;
-    }
+    var owned;
     try {
-        store.set('s:' + sid, subject);  /* re-arm the idle timeout */
+        owned = sessions.touch(sid, subject);  /* the owner check; re-arms the idle timeout */
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session store refused a refresh (' + e.message + '): denying');
         deny(r, 503, 'session_store_full', null, {'Retry-After': '5'});
+        return null;
+    }
+    if (owned !== 'ok') {
+        /* one answer for unknown and foreign ids (no existence oracle); the log tells them apart */
+        send(r, 404, 'session_' + owned, rpcError(null, 404, MESSAGES[404]));
         return null;
     }
     return sid;
@@ -346,8 +344,8 @@ function openSession(r, policy, subject, info) {
     var v = sessions.reserve(r, policy, subject);
     if (v.scope === 'user' || v.scope === 'total') {
         /* at a cap: release what the backend no longer knows, then try once more */
-        settle(r, sessions.reclaim(r, v.scope === 'user' ? subject : null), function () {
-            admitSession(r, info, sessions.reserve(r, policy, subject));
+        settle(r, sessions.reclaim(r, v.scope === 'user' ? subject : null), function (released) {
+            admitSession(r, info, sessions.retry(r, policy, subject, released));
         });
         return;
     }
@@ -452,10 +450,7 @@ function forwardFiltered(r, policy, a, info, list, sid) {
 function answerFiltered(r, policy, a, info, list, sid, reply) {
     var status = reply.status;
     if (status === 404) {
-        sessions.release(sid, a.subject);
-        setVar(r, 'mcpsec_reason', 'session_expired');
-        r.headersOut['Content-Type'] = 'application/json';
-        r.return(404, rpcError(null, 404, MESSAGES[404]));
+        sessions.notFound(r, sid, info.id);
         return;
     }
     if (status !== 200) {
@@ -563,11 +558,8 @@ function basicUnauthorized(r) {
 /* js_content for error_page targets (nginx-generated errors, limit_req 429). */
 function nginxError(r) {
     var status = Number(r.variables.status) || 500;
-    var pending = r.variables.mcpsec_pending;
-    if (pending) {
-        /* an initialize that never reached the backend holds no session slot */
-        ngx.shared.mcpsec_sessions.delete(pending);
-    }
+    /* an initialize that got no session holds no session slot */
+    sessions.cancel(r);
     if (status === 401) {
         basicUnauthorized(r);
         return;

@@ -103,7 +103,7 @@ function setVar(r, name, value) {
 function send(r, status, reason, body, headers) {
     /* 401, 403 and 404 the proxy answers count toward the client's refusal
      * limit; a store that cannot count them refuses instead (fail closed). */
-    if ((status === 401 || status === 403 || status === 404) && !limits.count(limits.refusalKey(r))) {
+    if ((status === 401 || status === 403 || status === 404) && !limits.countFor(r, 'refusals')) {
         status = 503;
         reason = 'counter_store_full';
         body = rpcError(null, 503, MESSAGES[503] + ': ' + reason);

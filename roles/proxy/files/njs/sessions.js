@@ -1,5 +1,19 @@
 /*
- * sessions: MCP sessions bound to the subject that opened them.
+ * sessions: MCP sessions bound to the subject that opened them, and the
+ * session caps (per subject: max_sessions_per_user; for the host:
+ * max_sessions_total) as numbered slots.
+ *
+ * Keys in mcpsec_sessions (type string, no eviction, TTL = the idle timeout
+ * unless given):
+ *   s:<sid>               the binding: '<subject>\n<user slot>\n<host slot or "">'
+ *   u:<subject>\n<i>      user slot i (0 <= i < max_sessions_per_user)
+ *   t:<j>                 host slot j (0 <= j < max_sessions_total)
+ *   r:<subject or "">     reclaim stamp (one round of probes per second)
+ * A slot holds 'p:<request_id>' while an initialize is pending (PENDING_SESSION_MS)
+ * and 's:<sid>' once the backend has answered with a session id. Slots are
+ * claimed with add(), which succeeds for exactly one caller across both
+ * workers, so N concurrent initializes admit exactly the cap; a binding
+ * remembers its slots so that its release frees exactly those.
  */
 
 import respond from 'respond.js';
@@ -10,21 +24,115 @@ var MESSAGES = respond.MESSAGES;
 
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var PENDING_SESSION_MS = 60000;
+var HOST_SLOT = 't:';
+
+function userSlots(subject) {
+    return 'u:' + subject + '\n';
+}
+
+/* {subject, u, t} of a binding's value (u, t: slot numbers, -1 for none), or null. */
+function parseBinding(v) {
+    if (typeof v !== 'string') {
+        return null;
+    }
+    var p = v.split('\n');
+    return {subject: p[0], u: p.length > 1 && p[1] !== '' ? Number(p[1]) : -1,
+            t: p.length > 2 && p[2] !== '' ? Number(p[2]) : -1};
+}
+
+/* The first free slot of prefix0..prefix(n-1) claimed with add() (atomic across
+ * workers: exactly one caller gets a slot), or -1 when all n are taken.
+ * Throws when the store cannot take the write (the caller denies). */
+function claim(store, prefix, n, value, ttlMs) {
+    for (var i = 0; i < n; i++) {
+        if (store.add(prefix + i, value, ttlMs)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Frees a slot only while it still holds `holder` (never another's claim). */
+function free(store, key, holder) {
+    if (store.get(key) === holder) {
+        store.delete(key);
+    }
+}
+
+/* A pending reservation as $mcpsec_pending holds it: '<user slot> <host slot> <request id>'. */
+function parsePending(text) {
+    var p = typeof text === 'string' ? text.split(' ') : [];
+    if (p.length !== 3) {
+        return null;
+    }
+    return {u: Number(p[0]), t: Number(p[1]), tag: 'p:' + p[2]};
+}
+
+/* Frees the slots of the request's pending reservation (an initialize that
+ * got no session: backend error, no session id, nginx error on the way). */
+function cancel(r) {
+    var p = parsePending(r.variables.mcpsec_pending);
+    if (p === null) {
+        return;
+    }
+    r.variables.mcpsec_pending = '';
+    var store = ngx.shared.mcpsec_sessions;
+    try {
+        if (p.u >= 0) {
+            free(store, userSlots(r.variables.mcpsec_subject) + p.u, p.tag);
+        }
+        if (p.t >= 0) {
+            free(store, HOST_SLOT + p.t, p.tag);
+        }
+    } catch (e) {
+        /* the slots expire with the reservation (PENDING_SESSION_MS) */
+        ngx.log(ngx.ERR, 'mcpsec: session reservation not freed (' + e.message + ')');
+    }
+}
+
+/* Turns the pending reservation into the binding of `sid`: the binding first,
+ * then its slots (so a slot never expires before its binding). False when the
+ * session cannot be bound (the id is another's, or the reservation expired
+ * and its slot went to someone else): the slots are freed, no binding stays. */
+function bind(store, subject, p, sid) {
+    var holder = 's:' + sid;
+    /* add(): an id the upstream reuses never changes owner */
+    if (!store.add(holder, subject + '\n' + p.u + '\n' + (p.t >= 0 ? p.t : ''))) {
+        return false;
+    }
+    var up = userSlots(subject) + p.u;
+    var tp = HOST_SLOT + p.t;
+    var keptU = store.get(up) === p.tag || store.add(up, p.tag, PENDING_SESSION_MS);
+    var keptT = p.t < 0 || store.get(tp) === p.tag || store.add(tp, p.tag, PENDING_SESSION_MS);
+    if (!keptU || !keptT) {
+        store.delete(holder);
+        return false;
+    }
+    store.set(up, holder);
+    if (p.t >= 0) {
+        store.set(tp, holder);
+    }
+    return true;
+}
 
 /* js_header_filter for @mcpsec_upstream_bind: bind new sessions, release ended ones. */
 function upstreamHeaders(r) {
     var sessions = ngx.shared.mcpsec_sessions;
     var subject = r.variables.mcpsec_subject;
-    var pending = r.variables.mcpsec_pending;
     var status = r.status;
     try {
-        if (pending) {
-            sessions.delete(pending);
+        var p = parsePending(r.variables.mcpsec_pending);
+        if (p !== null) {
             var sid = r.headersOut['Mcp-Session-Id'];
             if (status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject) {
-                /* add(): an id the upstream reuses never changes owner */
-                sessions.add('s:' + sid, subject);
+                if (bind(sessions, subject, p, sid)) {
+                    r.variables.mcpsec_pending = '';
+                    return;
+                }
+                ngx.log(ngx.WARN, 'mcpsec: session not bound (its id is taken, or its reservation expired ' +
+                        'before the backend answered): the client starts a new one');
             }
+            cancel(r);
             return;
         }
         var reqSid = r.headersIn['Mcp-Session-Id'];
@@ -32,86 +140,130 @@ function upstreamHeaders(r) {
             return;
         }
         if ((r.method === 'DELETE' && status >= 200 && status < 300) || status === 404) {
-            sessions.delete('s:' + reqSid);
+            release(reqSid, subject);
         }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session bookkeeping failed: ' + e.message);
+        cancel(r);
     }
 }
 
-/* A session slot for `subject` (initialize without a session): the pending
- * reservation is written FIRST and the caps counted after, bindings and other
- * reservations included, so initializes racing on both workers never admit
- * more than max_sessions_per_user for the subject nor max_sessions_total for
- * the host (a reservation that finds a cap exceeded withdraws itself; two
- * racing for the last slot may both withdraw, never both stay).
- * Returns {pending} or {status, reason, retryAfter, scope ('user'|'total')}. */
+/* A session slot for `subject` (initialize without a session): a user slot,
+ * then a host slot, each claimed with add(), so initializes racing on both
+ * workers admit exactly max_sessions_per_user for the subject and
+ * max_sessions_total for the host, and the work is O(cap), never a scan of
+ * the store. The reservation lives PENDING_SESSION_MS unless the answer's
+ * session id turns it into a binding. Sets $mcpsec_pending.
+ * Returns {pending} or {status, reason, retryAfter, scope ('user'|'total'|null)}. */
 function reserve(r, policy, subject) {
     var store = ngx.shared.mcpsec_sessions;
-    var pending = 'p:' + r.variables.request_id;
+    var rid = r.variables.request_id;
+    var tag = 'p:' + rid;
+    var u = -1;
+    var t = -1;
+    if (typeof policy.max_sessions_per_user !== 'number' || typeof policy.max_sessions_total !== 'number') {
+        ngx.log(ngx.ERR, 'mcpsec: policy.json lacks max_sessions_per_user or max_sessions_total: ' +
+                'every initialize is refused until the proxy role renders it again');
+        return {status: 503, reason: 'policy_sessions', retryAfter: 30, scope: null};
+    }
     try {
-        store.set(pending, subject, PENDING_SESSION_MS);
+        u = claim(store, userSlots(subject), policy.max_sessions_per_user, tag, PENDING_SESSION_MS);
+        if (u < 0) {
+            return {status: 429, reason: 'session_cap', retryAfter: 60, scope: 'user'};
+        }
+        t = claim(store, HOST_SLOT, policy.max_sessions_total, tag, PENDING_SESSION_MS);
+        if (t < 0) {
+            free(store, userSlots(subject) + u, tag);
+            return {status: 503, reason: 'host_session_cap', retryAfter: 30, scope: 'total'};
+        }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session store refused a reservation (' + e.message + '): denying');
+        try {
+            if (u >= 0) {
+                free(store, userSlots(subject) + u, tag);
+            }
+        } catch (e2) {
+            /* it expires with the reservation */
+        }
         return {status: 503, reason: 'session_store_full', retryAfter: 5, scope: null};
     }
-    var items = store.items();
-    var mine = 0;
-    var total = 0;
-    for (var i = 0; i < items.length; i++) {
-        var k = items[i][0];
-        if (k.charCodeAt(1) === 58 && (k.charCodeAt(0) === 115 || k.charCodeAt(0) === 112)) {   /* s: p: */
-            total++;
-            if (items[i][1] === subject) {
-                mine++;
-            }
-        }
+    return {pending: u + ' ' + t + ' ' + rid};
+}
+
+/* The owner check of a request in session `sid` and the re-arm of its idle
+ * timeout (the binding, then its slots, so a slot never expires before its
+ * binding). 'ok', 'unknown' or 'foreign'; throws when the store refuses the
+ * write (the caller denies). */
+function touch(sid, subject) {
+    var store = ngx.shared.mcpsec_sessions;
+    var holder = 's:' + sid;
+    var value = store.get(holder);
+    var b = parseBinding(value);
+    if (b === null) {
+        return 'unknown';
     }
-    var verdict = null;
-    if (mine > policy.max_sessions_per_user) {
-        verdict = {status: 429, reason: 'session_cap', retryAfter: 60, scope: 'user'};
-    } else if (typeof policy.max_sessions_total === 'number' && total > policy.max_sessions_total) {
-        verdict = {status: 503, reason: 'host_session_cap', retryAfter: 30, scope: 'total'};
+    if (b.subject !== subject) {
+        return 'foreign';
     }
-    if (verdict !== null) {
-        store.delete(pending);
-        return verdict;
+    store.set(holder, value);
+    if (b.u >= 0) {
+        store.set(userSlots(subject) + b.u, holder);
     }
-    return {pending: pending};
+    if (b.t >= 0) {
+        store.set(HOST_SLOT + b.t, holder);
+    }
+    return 'ok';
+}
+
+/* The second try of an initialize at a cap, once reclaim() resolved to
+ * `released` (-1: the store refused the reclaim stamp, deny). */
+function retry(r, policy, subject, released) {
+    if (released < 0) {
+        return {status: 503, reason: 'session_store_full', retryAfter: 5, scope: null};
+    }
+    return reserve(r, policy, subject);
 }
 
 /* Sessions the backend no longer knows (it restarted, or reaped them idle)
  * still hold bindings until the idle timeout: before a cap refuses anyone,
- * ask the backend about each binding at that cap (the subject's, or every
- * one for the host cap) and release those it answers 404 for. A restart of
- * the backend therefore never locks anyone out. Resolves to the number
- * released; probes that fail release nothing. */
+ * ask the backend about each session in that cap's slots (the subject's, or
+ * the host's) and release those it answers 404 for. A restart of the
+ * backend therefore never locks anyone out. Resolves to the number
+ * released (-1 when the store refused the stamp); probes that fail release
+ * nothing. */
 function reclaim(r, subject) {
     var url = r.variables.mcpsec_backend_url;
+    var store = ngx.shared.mcpsec_sessions;
+    var policy = mcpsec_policy;
+    var prefix = subject === null ? HOST_SLOT : userSlots(subject);
+    var n = subject === null ? policy.max_sessions_total : policy.max_sessions_per_user;
+    var probes = [];
     /* at most one round of probes per scope every RECLAIM_EVERY_MS: a client
      * at its cap that keeps opening sessions must not make the gateway send a
      * probe per binding for every refused initialize (the cap answers at once) */
     try {
-        if (!ngx.shared.mcpsec_sessions.add('r:' + (subject === null ? '' : subject), '1', RECLAIM_EVERY_MS)) {
+        if (!store.add('r:' + (subject === null ? '' : subject), '1', RECLAIM_EVERY_MS)) {
             return Promise.resolve(0);
         }
-    } catch (e) {
-        ngx.log(ngx.WARN, 'mcpsec: session store refused the reclaim stamp (' + e.message + '): no probe');
-        return Promise.resolve(0);
-    }
-    var items = ngx.shared.mcpsec_sessions.items();
-    var probes = [];
-    for (var i = 0; i < items.length; i++) {
-        if (items[i][0].indexOf('s:') === 0 && (subject === null || items[i][1] === subject)) {
-            probes.push(probe(url, items[i][0].slice(2), items[i][1]));
+        for (var i = 0; i < n; i++) {
+            var holder = store.get(prefix + i);
+            if (typeof holder === 'string' && holder.indexOf('s:') === 0) {
+                var b = parseBinding(store.get(holder));
+                if (b !== null) {
+                    probes.push(probe(url, holder.slice(2), b.subject));
+                }
+            }
         }
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: session store refused the reclaim stamp (' + e.message + '): denying');
+        return Promise.resolve(-1);
     }
     return Promise.all(probes).then(function (released) {
-        var n = 0;
+        var count = 0;
         for (var j = 0; j < released.length; j++) {
-            n += released[j];
+            count += released[j];
         }
-        return n;
+        return count;
     });
 }
 
@@ -134,38 +286,42 @@ function probe(url, sid, owner) {
         });
 }
 
-/* Release a session binding the backend no longer knows (only the owner's). */
+/* Release a session binding (only the owner's) and exactly the slots it holds. */
 function release(sid, subject) {
     if (sid === undefined || sid === null) {
         return;
     }
+    var store = ngx.shared.mcpsec_sessions;
+    var holder = 's:' + sid;
     try {
-        if (ngx.shared.mcpsec_sessions.get('s:' + sid) === subject) {
-            ngx.shared.mcpsec_sessions.delete('s:' + sid);
+        var b = parseBinding(store.get(holder));
+        if (b === null || b.subject !== subject) {
+            return;
+        }
+        store.delete(holder);
+        if (b.u >= 0) {
+            free(store, userSlots(subject) + b.u, holder);
+        }
+        if (b.t >= 0) {
+            free(store, HOST_SLOT + b.t, holder);
         }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session release failed: ' + e.message);
     }
 }
 
-/* js_content for "error_page 404 = @mcpsec_session_gone" on @mcpsec_upstream: the
- * backend said 404. For a request in a session that means the backend does not
- * know the session (it restarted, or the session ended): release the binding
- * so it no longer counts against the caps, and answer "session not found" so
- * the client starts a new one. A request without a session gets a JSON-RPC
- * error with its own id instead ($mcpsec_rpc_id, set by the handler). */
-function sessionGone(r) {
-    var sid = r.headersIn['Mcp-Session-Id'];
+/* The answer to a backend 404. For a request that named a session it means
+ * the backend does not know the session (it restarted, or the session ended):
+ * the binding and its slots are released and the client reads "session not
+ * found" (null id), so it starts a new one. A request without a session id
+ * (initialize) gets a JSON-RPC error with its own id instead, and its
+ * reservation is freed. `id` is the request's id (undefined: unknown). */
+function notFound(r, sid, id) {
     r.headersOut['Content-Type'] = 'application/json';
     if (sid === undefined) {
-        var id = null;
-        try {
-            id = r.variables.mcpsec_rpc_id ? JSON.parse(r.variables.mcpsec_rpc_id) : null;
-        } catch (e) {
-            id = null;
-        }
+        cancel(r);
         setVar(r, 'mcpsec_reason', 'upstream_not_found');
-        r.return(404, rpcError(id, 404, 'Not found'));
+        r.return(404, rpcError(id === undefined ? null : id, 404, 'Not found: the backend answered 404'));
         return;
     }
     release(sid, r.variables.mcpsec_subject);
@@ -173,12 +329,29 @@ function sessionGone(r) {
     r.return(404, rpcError(null, 404, MESSAGES[404]));
 }
 
+/* js_content for "error_page 404 = @mcpsec_session_gone" on the upstream
+ * locations: the backend said 404 (see notFound). The request's id comes
+ * from $mcpsec_rpc_id, set by the handler. */
+function sessionGone(r) {
+    var id = null;
+    try {
+        id = r.variables.mcpsec_rpc_id ? JSON.parse(r.variables.mcpsec_rpc_id) : null;
+    } catch (e) {
+        id = null;
+    }
+    notFound(r, r.headersIn['Mcp-Session-Id'], id);
+}
+
 export default {
     SESSION_ID_RE: SESSION_ID_RE,
     PENDING_SESSION_MS: PENDING_SESSION_MS,
     reserve: reserve,
+    cancel: cancel,
+    touch: touch,
     reclaim: reclaim,
+    retry: retry,
     release: release,
+    notFound: notFound,
     upstreamHeaders: upstreamHeaders,
     sessionGone: sessionGone
 };
