@@ -15,7 +15,10 @@ import hardening_probe as hp
 import mcpsec_client
 import playbook_run
 
-SUPERGATEWAY = "mcpsec-supergateway"
+# Instance 0 of the template units; the slice holds every instance and the tier's limits.
+SUPERGATEWAY = "mcpsec-supergateway@0"
+SG_SLICE = "mcpsec-supergateway.slice"
+SG_ALL = "'mcpsec-supergateway@*.service'"
 EXPORTER = "prometheus-nginx-exporter"
 EXPOSURE_LIMITS = {SUPERGATEWAY: 2.0, "nginx": 3.0, EXPORTER: 3.0}
 MARKER = "demo-env-marker-7f3a"
@@ -70,8 +73,8 @@ def test_exposure_score_within_limit(host, unit):
 
 
 def test_supergateway_limits_sized_for_sessions(host):
-    mem = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
-    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+    mem = int(hp.unit_value(host, SG_SLICE, "MemoryMax"))
+    tasks = int(hp.unit_value(host, SG_SLICE, "TasksMax"))
     stop = hp.unit_value(host, SUPERGATEWAY, "TimeoutStopUSec")
     print(f"\n[verify] {SUPERGATEWAY}: MemoryMax={mem // 2**20}M TasksMax={tasks} TimeoutStopSec={stop}"
           f" OOMPolicy={hp.unit_value(host, SUPERGATEWAY, 'OOMPolicy')}")
@@ -227,11 +230,11 @@ def test_drill_kill_9_supergateway_recovers(host, gw):
 def test_drill_kill_one_sessions_child(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
     with gp.http(gw["ca"]) as c:
-        before = hp.cgroup_pids(host, SUPERGATEWAY)
+        before = hp.cgroup_pids(host, SG_SLICE)
         victim = hp.RawSession(c, gw["mcp"], creds["alice"])
         assert victim.open().status_code == 200
         assert victim.call("tools/list").status_code == 200
-        child = hp.cgroup_pids(host, SUPERGATEWAY) - before
+        child = hp.cgroup_pids(host, SG_SLICE) - before
         other = hp.RawSession(c, gw["mcp"], creds["alice"])
         assert other.open().status_code == 200
         assert child, "no child process appeared for the new session"
@@ -260,13 +263,13 @@ def test_drill_kill_one_sessions_child(host, gw, creds):
 
 def test_drill_supergateway_stopped_gives_json_503(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
-    host.run(f"systemctl stop {SUPERGATEWAY}")
+    host.run(f"systemctl stop {SG_ALL}")
     try:
         with gp.http(gw["ca"]) as c:
             h = c.get(gw["base"] + "/health")
             m = c.post(gw["mcp"], json=gp.INITIALIZE, headers=gp.MCP_HEADERS, auth=creds["alice"])
     finally:
-        host.run(f"systemctl start {SUPERGATEWAY}")
+        host.run("systemctl start mcpsec-supergateway@0 mcpsec-supergateway@1")
     took = wait_healthy(gw, 15)
     print(f"\n[verify] drill supergateway stopped: /health -> {h.status_code} {h.text.strip()}, "
           f"/mcp -> {m.status_code} {m.headers.get('content-type')} {m.text.strip()}; "
@@ -321,8 +324,8 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
     policy = json.loads(host.file("/etc/nginx/mcpsec/policy.json").content_string)
     cap = policy["max_sessions_per_user"]
-    mem_max = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
-    tasks_max = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+    mem_max = int(hp.unit_value(host, SG_SLICE, "MemoryMax"))
+    tasks_max = int(hp.unit_value(host, SG_SLICE, "TasksMax"))
 
     async def burst():
         limits = httpx.Limits(max_connections=50)
@@ -348,9 +351,9 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
     for code, _sid in results:
         codes[code] = codes.get(code, 0) + 1
     # Sampled while every session the burst got is still open.
-    mem_now = int(hp.unit_value(host, SUPERGATEWAY, "MemoryCurrent"))
-    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksCurrent"))
-    children = len(hp.cgroup_pids(host, SUPERGATEWAY))
+    mem_now = int(hp.unit_value(host, SG_SLICE, "MemoryCurrent"))
+    tasks = int(hp.unit_value(host, SG_SLICE, "TasksCurrent"))
+    children = len(hp.cgroup_pids(host, SG_SLICE))
     with gp.http(gw["ca"]) as c:
         for _code, sid in results:
             if sid:
@@ -362,7 +365,7 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
           f"{children} processes; bob's echo -> {'ok' if not bob.results[0]['is_error'] else 'error'}")
     assert mem_now <= mem_max and tasks <= tasks_max
     assert not bob.results[0]["is_error"]
-    assert host.service(SUPERGATEWAY).is_running
+    assert host.service(SUPERGATEWAY).is_running and host.service("mcpsec-supergateway@1").is_running
     # The proxy caps sessions per user: never more than the cap, every other open refused.
     assert codes.get(200, 0) <= cap
     assert codes.get(429, 0) >= 200 - cap
