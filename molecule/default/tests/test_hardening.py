@@ -63,6 +63,11 @@ def wait_healthy(gw, limit: float) -> float:
     raise AssertionError(f"/health not 200 within {limit} s")
 
 
+def instances(host) -> int:
+    """supergateway instances the proxy routes over (route.json, rendered from common_supergateway_instances)."""
+    return int(json.loads(host.file("/etc/nginx/mcpsec/route.json").content_string)["instances"])
+
+
 # ---------------------------------------------------------------- systemd exposure
 
 @pytest.mark.parametrize("unit", list(EXPOSURE_LIMITS))
@@ -98,11 +103,13 @@ def test_mcp_server_sandbox_still_reaches_outbound_apis(host, probe):
 
 # ---------------------------------------------------------------- containment, seen from a second host
 
-def test_second_host_reaches_only_80_and_443(gw, probe):
+def test_second_host_reaches_only_80_and_443(host, gw, probe):
     ip = gp.container_ip(gw["name"])
     s80 = probe.http_status(f"http://{ip}/health")
     s443 = probe.http_status(f"https://{ip}/health")
-    closed = {port: not probe.tcp_open(ip, port) for port in (8000, 9113, 8081)}
+    # Every supergateway instance's port (8000 + N), the exporter and stub_status.
+    backend = [8000 + n for n in range(instances(host))]
+    closed = {port: not probe.tcp_open(ip, port) for port in backend + [9113, 8081]}
     stub = probe.http_status(f"https://{ip}/stub_status")
     metrics = probe.http_status(f"https://{ip}/metrics")
     print(f"\n[verify] from second host {probe.ip} to {ip}: 80 -> {s80}, 443 -> {s443}, "
@@ -115,7 +122,8 @@ def test_second_host_reaches_only_80_and_443(gw, probe):
 
 def test_backends_listen_where_expected(host):
     # supergateway binds every interface (no bind flag): only nftables keeps it in.
-    assert host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    for port in [8000 + n for n in range(instances(host))]:
+        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening or host.socket(f"tcp://:::{port}").is_listening
     assert host.socket("tcp://127.0.0.1:9113").is_listening
     assert not host.socket("tcp://0.0.0.0:9113").is_listening
     assert host.socket("tcp://127.0.0.1:8081").is_listening
@@ -225,11 +233,6 @@ def test_drill_kill_9_supergateway_recovers(host, gw):
     print(f"\n[verify] drill kill -9 supergateway (pid {old}): healthy again after {took:.1f} s (pid {new})")
     assert new != old
     assert took <= 10, f"healthy only after {took:.1f} s (limit 10 s)"
-
-
-def instances(host) -> int:
-    """supergateway instances the proxy routes over (route.json, rendered from common_supergateway_instances)."""
-    return int(json.loads(host.file("/etc/nginx/mcpsec/route.json").content_string)["instances"])
 
 
 def instance_of(sid: str | None) -> int | None:
