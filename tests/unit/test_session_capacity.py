@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The host's session capacity (roles/common/vars/main.yml __common_supergateway_session_capacity,
-the proxy's cap) follows the supergateway unit's limits: the smallest of
-common_supergateway_max_sessions and what TasksMax and MemoryMax leave for sessions after the
-unit's base share (64 tasks, 256 MiB). The common role alone defines them (a proxy alone too)."""
+the proxy's cap) follows the supergateway slice's limits: the smallest of
+common_supergateway_max_sessions and what TasksMax and MemoryMax leave for sessions after each
+instance's base share (64 tasks, 256 MiB). The common role alone defines them (a proxy alone too)."""
 
 from __future__ import annotations
 
@@ -43,14 +43,18 @@ def capacity(**overrides) -> int:
 
 
 @pytest.mark.parametrize('overrides, expected', [
-    ({}, 32),                                                   # the defaults: 32 sessions, 576 tasks, 4352M
-    ({'common_supergateway_max_sessions': 10}, 10),                    # limits derived from it follow
-    ({'common_supergateway_tasks_max': 200}, 8),                       # (200 - 64) // 16
-    ({'common_supergateway_memory_max': '1G'}, 6),                     # (1024 - 256) // 128
-    ({'common_supergateway_memory_max': '786432K'}, 4),                # 768 MiB
-    ({'common_supergateway_memory_max': 'infinity'}, 32),              # no byte count: no memory bound
-    ({'common_supergateway_tasks_max': 64}, 0),                        # nothing left for sessions: the role refuses it
-    ({'common_supergateway_session_tasks': 11, 'common_supergateway_tasks_max': 576}, 32),
+    ({'common_supergateway_instances': 1}, 32),                        # the defaults: 32 sessions, 576 tasks, 4352M
+    ({'common_supergateway_instances': 1, 'common_supergateway_max_sessions': 10}, 10),   # limits derived from it follow
+    ({'common_supergateway_instances': 1, 'common_supergateway_tasks_max': 200}, 8),      # (200 - 64) // 16
+    ({'common_supergateway_instances': 1, 'common_supergateway_memory_max': '1G'}, 6),    # (1024 - 256) // 128
+    ({'common_supergateway_instances': 1, 'common_supergateway_memory_max': '786432K'}, 4),   # 768 MiB
+    ({'common_supergateway_instances': 1, 'common_supergateway_memory_max': 'infinity'}, 32),  # no byte count: no memory bound
+    ({'common_supergateway_instances': 1, 'common_supergateway_tasks_max': 64}, 0),       # nothing left: the role refuses it
+    ({'common_supergateway_instances': 1, 'common_supergateway_session_tasks': 11, 'common_supergateway_tasks_max': 576}, 32),
+    # Several instances: the derived limits grow by a base share each, the capacity stays.
+    ({'common_supergateway_instances': 4}, 32),                        # 768 tasks, 5120M
+    ({'common_supergateway_instances': 4, 'common_supergateway_tasks_max': 576}, 20),     # (576 - 256) // 16
+    ({'common_supergateway_instances': 2, 'common_supergateway_memory_max': '2G'}, 12),   # (2048 - 512) // 128
 ])
 def test_capacity_follows_the_unit(overrides, expected):
     assert capacity(**overrides) == expected

@@ -39,6 +39,7 @@ import jwt from 'jwt.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
 import lists from 'lists.js';
+import route from 'route.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
@@ -214,6 +215,12 @@ function ownedSession(r, subject) {
     }
     if (!SESSION_ID_RE.test(sid)) {
         deny(r, 400, 'session_id', null);
+        return null;
+    }
+    /* route.js: this host's id for this subject; picks the instance upstream. An id
+     * it does not route gets the same answer as an unknown or a foreign one. */
+    if (!route.pin(r, sid, subject)) {
+        send(r, 404, 'session_unknown', rpcError(null, 404, MESSAGES[404]));
         return null;
     }
     var owned;

@@ -17,6 +17,7 @@
  */
 
 import respond from 'respond.js';
+import route from 'route.js';
 
 var setVar = respond.setVar;
 var rpcError = respond.rpcError;
@@ -124,20 +125,28 @@ function upstreamHeaders(r) {
         var p = parsePending(r.variables.mcpsec_pending);
         if (p !== null) {
             var sid = r.headersOut['Mcp-Session-Id'];
-            if (status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject) {
-                if (bind(sessions, subject, p, sid)) {
+            /* route.js: the client gets an id naming this host and the instance */
+            var routed = status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject
+                ? route.mint(r, sid, subject) : null;
+            if (routed !== null && SESSION_ID_RE.test(routed)) {
+                if (bind(sessions, subject, p, routed)) {
+                    r.headersOut['Mcp-Session-Id'] = routed;
                     r.variables.mcpsec_pending = '';
                     return;
                 }
                 ngx.log(ngx.WARN, 'mcpsec: session not bound (its id is taken, or its reservation expired ' +
                         'before the backend answered): the client starts a new one');
             }
+            delete r.headersOut['Mcp-Session-Id'];   /* never the backend's own id */
             cancel(r);
             return;
         }
         var reqSid = r.headersIn['Mcp-Session-Id'];
         if (reqSid === undefined) {
             return;
+        }
+        if (r.headersOut['Mcp-Session-Id'] !== undefined) {
+            r.headersOut['Mcp-Session-Id'] = reqSid;   /* never the backend's own id */
         }
         if ((r.method === 'DELETE' && status >= 200 && status < 300) || status === 404) {
             release(reqSid, subject);
@@ -232,7 +241,6 @@ function retry(r, policy, subject, released) {
  * released (-1 when the store refused the stamp); probes that fail release
  * nothing. */
 function reclaim(r, subject) {
-    var url = r.variables.mcpsec_backend_url;
     var store = ngx.shared.mcpsec_sessions;
     var policy = mcpsec_policy;
     var prefix = subject === null ? HOST_SLOT : userSlots(subject);
@@ -250,7 +258,7 @@ function reclaim(r, subject) {
             if (typeof holder === 'string' && holder.indexOf('s:') === 0) {
                 var b = parseBinding(store.get(holder));
                 if (b !== null) {
-                    probes.push(probe(url, holder.slice(2), b.subject));
+                    probes.push(probe(holder.slice(2), b.subject));
                 }
             }
         }
@@ -270,10 +278,17 @@ function reclaim(r, subject) {
 var RECLAIM_EVERY_MS = 1000;
 var PROBE_BODY = '{"jsonrpc":"2.0","id":"mcpsec-session-probe","method":"ping"}';
 
-function probe(url, sid, owner) {
-    return ngx.fetch(url, {method: 'POST', body: PROBE_BODY,
-                           headers: {'Content-Type': 'application/json', 'Mcp-Session-Id': sid,
-                                     'Accept': 'application/json, text/event-stream'}})
+/* sid is the client's (routed) id; route.js names the session's own instance
+ * and the backend's id. One this host no longer routes can never be used again. */
+function probe(sid, owner) {
+    var target = route.backendOf(sid);
+    if (target === null) {
+        release(sid, owner);
+        return Promise.resolve(1);
+    }
+    return ngx.fetch(target.url, {method: 'POST', body: PROBE_BODY,
+                                  headers: {'Content-Type': 'application/json', 'Mcp-Session-Id': target.sid,
+                                            'Accept': 'application/json, text/event-stream'}})
         .then(function (reply) {
             if (reply.status === 404) {
                 release(sid, owner);
