@@ -265,9 +265,10 @@ def open_spread(c, gw, auth, want, limit: int) -> list:
         time.sleep(0.2)    # two requests per open: stay inside the per-user rate (10r/s, burst 20)
         if want([instance_of(x.sid) for x in sessions]):
             return sessions
+    got = [instance_of(x.sid) for x in sessions]
     for s in sessions:
         s.close()
-    raise AssertionError(f"sessions did not spread over the instances: {[instance_of(x.sid) for x in sessions]}")
+    raise AssertionError(f"sessions did not spread over the instances: {got}")
 
 
 def test_drill_kill_9_one_instance_only_its_sessions_start_anew(host, gw, creds):
