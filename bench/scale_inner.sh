@@ -92,11 +92,11 @@ cf_start() {   # ContextForge: gateway on 4444 (SQLite, JWT), translate bridge o
   envfile=$(systemctl show -p EnvironmentFiles --value "$unit" | awk '{print $1}')
   if [ "$("$CF/bin/pip" show mcp-contextforge-gateway 2>/dev/null | awk '/^Version:/{print $2}')" != "$CF_VERSION" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$CF"
-    "$CF/bin/pip" install -q "mcp-contextforge-gateway==$CF_VERSION" >/dev/null 2>&1 ||
+    # readable by the bridge's user (the gateway's), who runs it
+    (umask 022 && python3 -m venv "$CF" && "$CF/bin/pip" install -q "mcp-contextforge-gateway==$CF_VERSION" >/dev/null 2>&1) ||
       die "pip install mcp-contextforge-gateway==$CF_VERSION failed"
   fi
-  chmod 755 /opt/mcpsec-bench
+  chmod -R go+rX /opt/mcpsec-bench
   systemctl stop mcpsec-bench-cf mcpsec-bench-cf-translate >/dev/null 2>&1 || true
   systemctl reset-failed mcpsec-bench-cf mcpsec-bench-cf-translate >/dev/null 2>&1 || true
   rm -rf /var/lib/mcpsec-bench-cf
@@ -122,17 +122,19 @@ EOF
   # The bridge runs the stdio server as the gateway's user, with the same environment file.
   systemd-run -q --unit mcpsec-bench-cf-translate -p User="$user" -p Group="$user" \
     ${envfile:+-p EnvironmentFile="$envfile"} -p EnvironmentFile=/var/lib/mcpsec-bench-cf/env \
-    -p WorkingDirectory=/var/lib/mcpsec-bench-cf \
+    -p WorkingDirectory="$(systemctl show -p WorkingDirectory --value "$unit")" \
     "$CF/bin/python" -m mcpgateway.translate --stdio "$stdio" --expose-streamable-http \
     --host 127.0.0.1 --port 9100 --logLevel warning
   systemd-run -q --unit mcpsec-bench-cf -p EnvironmentFile=/var/lib/mcpsec-bench-cf/env \
     -p WorkingDirectory=/var/lib/mcpsec-bench-cf "$CF/bin/mcpgateway" --host 127.0.0.1 --port 4444
-  for _i in $(seq 1 150); do
+  for _i in $(seq 1 600); do   # its first start builds the schema: minutes on a loaded host
     curl -sf -o /dev/null http://127.0.0.1:4444/health && ss -ltn | grep -q '127.0.0.1:9100 ' && break
     sleep 0.4
   done
   curl -sf -o /dev/null http://127.0.0.1:4444/health ||
     die "ContextForge did not come up: $(journalctl -u mcpsec-bench-cf -n 30 --no-pager)"
+  ss -ltn | grep -q '127.0.0.1:9100 ' ||
+    die "the translate bridge did not come up: $(journalctl -u mcpsec-bench-cf-translate -n 30 --no-pager)"
   local token hdr=$STATE/cf.hdr tools tool_id tool_name server
   # shellcheck source=/dev/null
   token=$(set -a && . /var/lib/mcpsec-bench-cf/env && cd /var/lib/mcpsec-bench-cf &&
@@ -150,10 +152,10 @@ EOF
   [ -n "$server" ] || die "ContextForge: no virtual server"
   # Its streamable HTTP endpoint answers without a session id: every thread calls without one.
   local sid
-  sid=$(session "http://127.0.0.1:4444/v1/servers/$server/mcp" "$hdr")
-  check_call "http://127.0.0.1:4444/v1/servers/$server/mcp" "$hdr" "$sid" "$tool_name"
+  sid=$(session "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr")
+  check_call "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr" "$sid" "$tool_name"
   {
-    printf 'URL=%q\nAUTH_FILE=%q\nTOOL=%q\n' "http://127.0.0.1:4444/v1/servers/$server/mcp" "$hdr" "$tool_name"
+    printf 'URL=%q\nAUTH_FILE=%q\nTOOL=%q\n' "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr" "$tool_name"
     printf 'SIDS=%q\nPORTS=\n' "$(times_n "$SESSIONS" "${sid:--}" | tr '\n' ' ')"
   } >"$STATE/e"
 }
@@ -193,7 +195,7 @@ run_row() {   # row duration
   . "$STATE/$1"
   auth=$(sed -n 's/^Authorization: //p' "$AUTH_FILE")
   out=$(BENCH_AUTH=$auth BENCH_SIDS=$SIDS BENCH_PORTS=$PORTS BENCH_TOOL=$TOOL \
-    python3 "$HERE/scale_cpu.py" wrk -t"$SESSIONS" -c"$SESSIONS" -d"$2" -s "$HERE/scale.lua" "$URL" 2>&1) ||
+    python3 "$HERE/scale_cpu.py" wrk -t"$SESSIONS" -c"$SESSIONS" -d"$2" --timeout 30s -s "$HERE/scale.lua" "$URL" 2>&1) ||
     die "wrk (row $1) failed: $out"
   printf 'ROW %s %s\n' "$1" "$(awk '$1=="RESULT"{$1=""; print substr($0,2)}' <<<"$out")"
   grep '^CPU ' <<<"$out"
