@@ -77,7 +77,7 @@ sleep 1
 
 # A clean gateway: sessions left by earlier runs keep children (and their timers) alive in
 # supergateway and their bindings in nginx's shared memory (a restart, not a reload, clears it).
-systemctl restart mcpsec-supergateway nginx
+systemctl restart 'mcpsec-supergateway@*.service' nginx
 for _i in $(seq 1 50); do
   curl -sf -o /dev/null http://127.0.0.1:8000/healthz && break
   sleep 0.2

@@ -10,7 +10,7 @@ import sys
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLES = ['common', 'host', 'mcp_server', 'supergateway', 'tls', 'proxy']
+ROLES = ['common', 'host', 'mcp_server', 'supergateway', 'tls', 'proxy', 'lb']
 START = '## Role variable reference\n'
 END = '## Licence\n'
 

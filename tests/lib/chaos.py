@@ -191,7 +191,7 @@ class Drill:
 
     # ------------------------------------------------------------ events
     def operator(self) -> None:
-        plan = [(self.duration / 3, "restart", ["systemctl", "restart", "mcpsec-supergateway"]),
+        plan = [(self.duration / 3, "restart", ["systemctl", "restart", "mcpsec-supergateway@*.service"]),
                 (2 * self.duration / 3, "reload", ["systemctl", "reload", "nginx"])]
         for at, name, cmd in plan:
             while self.running() and self.now() < at:

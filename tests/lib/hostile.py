@@ -411,7 +411,7 @@ def case_host_cap(tokens: dict) -> dict:
             break
     bob = Mcp(tokens["bob"], "127.0.66.4")
     full = bob.open(timeout=30.0)
-    restart = subprocess.run(["systemctl", "restart", "mcpsec-supergateway"], capture_output=True, check=False)
+    restart = subprocess.run(["systemctl", "restart", "mcpsec-supergateway@*.service"], capture_output=True, check=False)
     healthy = wait_healthy()
     after = bob.open(timeout=30.0)
     stale = opened[0].call("echo", {"message": "stale"}) if opened else None

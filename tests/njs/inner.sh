@@ -14,6 +14,11 @@ say "unit: njs CLI on the pure functions of the njs modules"
 njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/unit.js" "$FX/fixtures.json" >/tmp/unit.out 2>&1
 rc=$?
 cat /tmp/unit.out
+njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/route_unit.js" >/tmp/route.out 2>&1 || true
+cat /tmp/route.out
+if grep -q '^not ok' /tmp/route.out || ! grep -q '^ROUTE [0-9]* passed, 0 failed' /tmp/route.out; then
+  echo "not ok - route unit suite"; fail=1
+fi
 if [ $rc -ne 0 ] || grep -q '^not ok' /tmp/unit.out || ! grep -q '^UNIT ' /tmp/unit.out; then
   echo "not ok - unit suite (rc=$rc)"; fail=1
 fi

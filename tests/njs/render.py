@@ -81,7 +81,7 @@ env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not No
 variables = {
     '__mcpsec': mcpsec, 'ansible_managed': 'Rendered by tests/njs/render.py',
     'proxy_conf_dir': CONF, 'proxy_backend_address': '127.0.0.1', 'proxy_backend_port': 8000,
-    'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
+    'proxy_backend_instances': 1, 'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
     'proxy_audit_log': '/var/log/nginx/mcpsec-audit.log', 'proxy_hsts_max_age': 63072000,
     'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},
     # roles/proxy/defaults/main.yml
@@ -113,6 +113,11 @@ with open(CONF + '/htpasswd', 'w') as f:
         h = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=u['password'].encode(),
                            capture_output=True, check=True).stdout.decode().strip()
         f.write('%s:%s\n' % (u['name'], h))
+with open(CONF + '/route.json', 'w') as f:
+    json.dump({'host': 'gw-test', 'instances': 1, 'address': '127.0.0.1', 'port': 8000, 'path': '/mcp'}, f)
+with open(CONF + '/route_key.json', 'w') as f:
+    json.dump({'key': 'test-route-key-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'}, f)
+os.chmod(CONF + '/route_key.json', 0o600)
 render('njs_http.conf.j2', '/etc/nginx/conf.d/mcpsec-http.conf')
 render('njs_locations.conf.j2', CONF + '/locations.conf')
 render('security-headers.conf.j2', CONF + '/security-headers.conf')

@@ -20,7 +20,7 @@ MIN_SCENARIOS = 30
 
 def _restart_backend(host) -> None:
     """A clean slate per run: the runner never closes its sessions (one child each)."""
-    host.run_test(f"systemctl restart {SERVICE}")
+    host.run_test(f"systemctl restart '{SERVICE}@*.service'")
     host.run_expect([0], "for i in $(seq 1 50); do curl -fsS -o /dev/null http://127.0.0.1:8000/healthz "
                          "&& exit 0; sleep 0.2; done; exit 1")
 

@@ -31,7 +31,7 @@ URL = "https://localhost:46443/mcp"
 SLACK_PACKAGE = "@modelcontextprotocol/server-slack"
 SLACK_VERSION = "2025.4.25"
 ENV_FILE = "/etc/mcpsec/mcp-server.env"
-SERVICE = "mcpsec-supergateway"
+SERVICE = "mcpsec-supergateway@0"  # instance 0; every instance runs the same template unit
 SLACK_TOOLS = {"slack_list_channels", "slack_post_message", "slack_reply_to_thread", "slack_add_reaction",
                "slack_get_channel_history", "slack_get_thread_replies", "slack_get_users",
                "slack_get_user_profile"}

@@ -16,7 +16,7 @@ def ca_file(host):
     return gp.ca_file_from(host)
 
 
-@pytest.mark.parametrize("unit", ["nginx", "mcpsec-supergateway", "nftables"])
+@pytest.mark.parametrize("unit", ["nginx", "mcpsec-supergateway@0", "mcpsec-supergateway@1", "nftables"])
 def test_service_is_active_and_enabled(host, unit):
     svc = host.service(unit)
     assert svc.is_running, f"{unit} is not running"

@@ -15,7 +15,10 @@ import hardening_probe as hp
 import mcpsec_client
 import playbook_run
 
-SUPERGATEWAY = "mcpsec-supergateway"
+# Instance 0 of the template units; the slice holds every instance and the tier's limits.
+SUPERGATEWAY = "mcpsec-supergateway@0"
+SG_SLICE = "mcpsec-supergateway.slice"
+SG_ALL = "'mcpsec-supergateway@*.service'"
 EXPORTER = "prometheus-nginx-exporter"
 EXPOSURE_LIMITS = {SUPERGATEWAY: 2.0, "nginx": 3.0, EXPORTER: 3.0}
 MARKER = "demo-env-marker-7f3a"
@@ -70,8 +73,8 @@ def test_exposure_score_within_limit(host, unit):
 
 
 def test_supergateway_limits_sized_for_sessions(host):
-    mem = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
-    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+    mem = int(hp.unit_value(host, SG_SLICE, "MemoryMax"))
+    tasks = int(hp.unit_value(host, SG_SLICE, "TasksMax"))
     stop = hp.unit_value(host, SUPERGATEWAY, "TimeoutStopUSec")
     print(f"\n[verify] {SUPERGATEWAY}: MemoryMax={mem // 2**20}M TasksMax={tasks} TimeoutStopSec={stop}"
           f" OOMPolicy={hp.unit_value(host, SUPERGATEWAY, 'OOMPolicy')}")
@@ -224,14 +227,115 @@ def test_drill_kill_9_supergateway_recovers(host, gw):
     assert took <= 10, f"healthy only after {took:.1f} s (limit 10 s)"
 
 
+def instances(host) -> int:
+    """supergateway instances the proxy routes over (route.json, rendered from common_supergateway_instances)."""
+    return int(json.loads(host.file("/etc/nginx/mcpsec/route.json").content_string)["instances"])
+
+
+def instance_of(sid: str | None) -> int | None:
+    """The instance a routed session id (host.instance.backend.mac) names."""
+    parts = (sid or "").split(".")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+
+
+def open_spread(c, gw, auth, want, limit: int) -> list:
+    """Open sessions until want(instances of them) holds (at most limit sessions)."""
+    sessions = []
+    for _attempt in range(limit):
+        s = hp.RawSession(c, gw["mcp"], auth)
+        assert s.open().status_code == 200
+        sessions.append(s)
+        time.sleep(0.2)    # two requests per open: stay inside the per-user rate (10r/s, burst 20)
+        if want([instance_of(x.sid) for x in sessions]):
+            return sessions
+    for s in sessions:
+        s.close()
+    raise AssertionError(f"sessions did not spread over the instances: {[instance_of(x.sid) for x in sessions]}")
+
+
+def test_drill_kill_9_one_instance_only_its_sessions_start_anew(host, gw, creds):
+    """One of several instances killed: its sessions get 404 and start anew; the others notice nothing."""
+    wait_healthy(gw, 60)
+    n = instances(host)
+    assert n >= 2, f"common_supergateway_instances is {n} on a host with {host.run('nproc').stdout.strip()} CPUs"
+    with gp.http(gw["ca"]) as c:
+        sessions = open_spread(c, gw, creds["alice"], lambda got: got.count(0) >= 2 and got.count(1) >= 2, 8)
+        victims = [s for s in sessions if instance_of(s.sid) == 0]
+        others = [s for s in sessions if instance_of(s.sid) != 0]
+        old = hp.unit_value(host, SUPERGATEWAY, "MainPID")
+        host.run(f"kill -9 {old}")
+        start = time.monotonic()
+        victim_codes, other_codes = [], []
+        while time.monotonic() - start < 30:
+            other_codes += [s.call("ping").status_code for s in others]
+            codes = [s.call("ping").status_code for s in victims]
+            victim_codes.append(codes)
+            if all(code == 404 for code in codes):
+                break
+            time.sleep(0.5)
+        took = time.monotonic() - start
+        # What a client does on 404: initialize again (least_conn may put it on any instance).
+        renewed = []
+        for s in victims:
+            s.sid = None
+            renewed.append((s.open().status_code, s.call("ping").status_code, instance_of(s.sid)))
+        new = hp.unit_value(host, SUPERGATEWAY, "MainPID")
+        print(f"\n[verify] drill kill -9 one of {n} instances (instance 0, pid {old} -> {new}): its "
+              f"{len(victims)} sessions -> {victim_codes[-1]} after {took:.1f} s (seen "
+              f"{sorted({x for v in victim_codes for x in v})}), re-initialized -> {renewed}; "
+              f"{len(others)} sessions on other instances -> {sorted(set(other_codes))} over {len(other_codes)} calls")
+        for s in sessions:
+            s.close()
+    assert new and new != old
+    assert all(code == 404 for code in victim_codes[-1])
+    assert all(code in (404, 503) for v in victim_codes for code in v)
+    assert other_codes and all(code == 200 for code in other_codes)
+    assert all(init == 200 and ping == 200 for init, ping, _inst in renewed)
+
+
+def test_reclaim_probes_each_session_on_its_own_instance(host, gw, creds):
+    """At the per-user cap the proxy asks the backend about each of the user's sessions before it
+    refuses: each one at the instance that holds it. Live sessions on every instance stay bound (the
+    extra initialize is refused); once one instance is killed, exactly its sessions are released."""
+    wait_healthy(gw, 60)
+    cap = json.loads(host.file("/etc/nginx/mcpsec/policy.json").content_string)["max_sessions_per_user"]
+    with gp.http(gw["ca"]) as c:
+        sessions = open_spread(c, gw, creds["alice"], lambda got: len(got) == cap and 0 in got and 1 in got, cap)
+        time.sleep(1.1)    # one reclaim round per subject per second
+        extra = hp.RawSession(c, gw["mcp"], creds["alice"])
+        refused = extra.open().status_code
+        live = [s.call("ping").status_code for s in sessions]
+        on1 = [s for s in sessions if instance_of(s.sid) == 1]
+        pid = hp.unit_value(host, "mcpsec-supergateway@1", "MainPID")
+        host.run(f"kill -9 {pid}")
+        wait_healthy(gw, 60)
+        deadline = time.monotonic() + 30
+        while hp.unit_value(host, "mcpsec-supergateway@1", "MainPID") in ("0", pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.1)
+        admitted = extra.open().status_code
+        after = {i: [s.call("ping").status_code for s in sessions if instance_of(s.sid) == i] for i in (0, 1)}
+        print(f"\n[verify] reclaim at alice's cap ({cap} sessions, {len(on1)} on instance 1): one more "
+              f"initialize -> {refused}, the {cap} sessions -> {sorted(set(live))}; instance 1 killed: one more "
+              f"initialize -> {admitted}, instance 0's sessions -> {sorted(set(after[0]))}, instance 1's -> "
+              f"{sorted(set(after[1]))}")
+        for s in sessions + [extra]:
+            s.close()
+    assert refused == 429
+    assert live == [200] * cap
+    assert admitted == 200
+    assert after[0] and all(code == 200 for code in after[0])
+    assert all(code == 404 for code in after[1])
+
+
 def test_drill_kill_one_sessions_child(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
     with gp.http(gw["ca"]) as c:
-        before = hp.cgroup_pids(host, SUPERGATEWAY)
+        before = hp.cgroup_pids(host, SG_SLICE)
         victim = hp.RawSession(c, gw["mcp"], creds["alice"])
         assert victim.open().status_code == 200
         assert victim.call("tools/list").status_code == 200
-        child = hp.cgroup_pids(host, SUPERGATEWAY) - before
+        child = hp.cgroup_pids(host, SG_SLICE) - before
         other = hp.RawSession(c, gw["mcp"], creds["alice"])
         assert other.open().status_code == 200
         assert child, "no child process appeared for the new session"
@@ -260,13 +364,13 @@ def test_drill_kill_one_sessions_child(host, gw, creds):
 
 def test_drill_supergateway_stopped_gives_json_503(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
-    host.run(f"systemctl stop {SUPERGATEWAY}")
+    host.run(f"systemctl stop {SG_ALL}")
     try:
         with gp.http(gw["ca"]) as c:
             h = c.get(gw["base"] + "/health")
             m = c.post(gw["mcp"], json=gp.INITIALIZE, headers=gp.MCP_HEADERS, auth=creds["alice"])
     finally:
-        host.run(f"systemctl start {SUPERGATEWAY}")
+        host.run("systemctl start mcpsec-supergateway@0 mcpsec-supergateway@1")
     took = wait_healthy(gw, 15)
     print(f"\n[verify] drill supergateway stopped: /health -> {h.status_code} {h.text.strip()}, "
           f"/mcp -> {m.status_code} {m.headers.get('content-type')} {m.text.strip()}; "
@@ -321,8 +425,8 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
     wait_healthy(gw, 60)   # start from a healthy gateway, whatever the last drill left
     policy = json.loads(host.file("/etc/nginx/mcpsec/policy.json").content_string)
     cap = policy["max_sessions_per_user"]
-    mem_max = int(hp.unit_value(host, SUPERGATEWAY, "MemoryMax"))
-    tasks_max = int(hp.unit_value(host, SUPERGATEWAY, "TasksMax"))
+    mem_max = int(hp.unit_value(host, SG_SLICE, "MemoryMax"))
+    tasks_max = int(hp.unit_value(host, SG_SLICE, "TasksMax"))
 
     async def burst():
         limits = httpx.Limits(max_connections=50)
@@ -348,9 +452,9 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
     for code, _sid in results:
         codes[code] = codes.get(code, 0) + 1
     # Sampled while every session the burst got is still open.
-    mem_now = int(hp.unit_value(host, SUPERGATEWAY, "MemoryCurrent"))
-    tasks = int(hp.unit_value(host, SUPERGATEWAY, "TasksCurrent"))
-    children = len(hp.cgroup_pids(host, SUPERGATEWAY))
+    mem_now = int(hp.unit_value(host, SG_SLICE, "MemoryCurrent"))
+    tasks = int(hp.unit_value(host, SG_SLICE, "TasksCurrent"))
+    children = len(hp.cgroup_pids(host, SG_SLICE))
     with gp.http(gw["ca"]) as c:
         for _code, sid in results:
             if sid:
@@ -362,7 +466,7 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
           f"{children} processes; bob's echo -> {'ok' if not bob.results[0]['is_error'] else 'error'}")
     assert mem_now <= mem_max and tasks <= tasks_max
     assert not bob.results[0]["is_error"]
-    assert host.service(SUPERGATEWAY).is_running
+    assert host.service(SUPERGATEWAY).is_running and host.service("mcpsec-supergateway@1").is_running
     # The proxy caps sessions per user: never more than the cap, every other open refused.
     assert codes.get(200, 0) <= cap
     assert codes.get(429, 0) >= 200 - cap

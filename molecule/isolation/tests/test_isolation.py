@@ -182,10 +182,13 @@ def test_concurrent_requests_are_capped_per_address(box):
 
 def test_session_capacity_and_idle_timeout_follow_the_supergateway_unit(host):
     policy = json.loads(host.file("/etc/nginx/mcpsec/policy.json").content_string)
-    unit = host.run("systemctl show -p TasksMax -p MemoryMax mcpsec-supergateway").stdout.split()
+    # The slice holds every instance (a base share of 64 tasks and 256 MiB each) and every session.
+    unit = host.run("systemctl show -p TasksMax -p MemoryMax mcpsec-supergateway.slice").stdout.split()
     props = dict(p.split("=", 1) for p in unit)
     tasks, memory_mb = int(props["TasksMax"]), int(props["MemoryMax"]) // 1048576
-    expected = min(32, (tasks - 64) // 16, (memory_mb - 256) // 128)
+    instances = len(host.run("systemctl list-units --plain --no-legend 'mcpsec-supergateway@*.service'")
+                    .stdout.strip().splitlines())
+    expected = min(32, (tasks - 64 * instances) // 16, (memory_mb - 256 * instances) // 128)
     enf.show(f"the unit holds {expected} sessions (TasksMax {tasks}, MemoryMax {memory_mb}M); "
              "policy.json max_sessions_total (proxy_max_sessions_total: 8)", policy.get("max_sessions_total"))
     assert expected == 32 and policy.get("max_sessions_total") == 8

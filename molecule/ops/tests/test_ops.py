@@ -124,7 +124,7 @@ def test_rotate_token_then_server_secret_restarts_only_what_must(host, ca_file):
     new = os.urandom(24).hex()
     new_key = "rotated-" + os.urandom(16).hex()
     env = {"MCPSEC_DEMO_MARKER": "demo-env-marker-7f3a", "MCPSEC_OPS_API_KEY": new_key}
-    sg_pid = main_pid(host, "mcpsec-supergateway")
+    sg_pid = main_pid(host, "mcpsec-supergateway@0")
     nginx_pid = main_pid(host, "nginx")
     assert initialize(ca_file, old) == 200
     try:
@@ -141,7 +141,7 @@ def test_rotate_token_then_server_secret_restarts_only_what_must(host, ca_file):
         assert initialize(ca_file, old) == 401
         assert initialize(ca_file, new) == 200
         assert initialize(ca_file, token("bob")) == 200
-        assert main_pid(host, "mcpsec-supergateway") == sg_pid
+        assert main_pid(host, "mcpsec-supergateway@0") == sg_pid
         assert main_pid(host, "nginx") == nginx_pid     # a reload, not a restart
 
         again = run("rotate.yml", extra={"ops_alice_token": new})
@@ -161,7 +161,7 @@ def test_rotate_token_then_server_secret_restarts_only_what_must(host, ca_file):
         f = host.file(ENV_FILE)
         assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
         assert f'MCPSEC_OPS_API_KEY="{new_key}"' in f.content_string
-        assert main_pid(host, "mcpsec-supergateway") != sg_pid
+        assert main_pid(host, "mcpsec-supergateway@0") != sg_pid
         assert main_pid(host, "nginx") == nginx_pid
         assert initialize(ca_file, new) == 200
     finally:

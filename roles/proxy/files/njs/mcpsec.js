@@ -39,6 +39,7 @@ import jwt from 'jwt.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
 import lists from 'lists.js';
+import route from 'route.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
@@ -215,6 +216,11 @@ function ownedSession(r, subject) {
     }
     if (!SESSION_ID_RE.test(sid)) {
         deny(r, 400, 'session_id', null);
+        return null;
+    }
+    /* route.js: this host's id for this subject; picks the instance upstream */
+    if (!route.pin(r, sid, subject)) {
+        deny(r, 404, 'session_unknown', null);
         return null;
     }
     var store = ngx.shared.mcpsec_sessions;

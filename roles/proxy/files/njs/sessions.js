@@ -3,6 +3,7 @@
  */
 
 import respond from 'respond.js';
+import route from 'route.js';
 
 var setVar = respond.setVar;
 var rpcError = respond.rpcError;
@@ -21,15 +22,23 @@ function upstreamHeaders(r) {
         if (pending) {
             sessions.delete(pending);
             var sid = r.headersOut['Mcp-Session-Id'];
-            if (status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject) {
+            /* route.js: the client gets an id naming this host and the instance */
+            sid = sid !== undefined && subject ? route.mint(r, sid, subject) : null;
+            if (sid !== null && status >= 200 && status < 300 && SESSION_ID_RE.test(sid)) {
+                r.headersOut['Mcp-Session-Id'] = sid;
                 /* add(): an id the upstream reuses never changes owner */
                 sessions.add('s:' + sid, subject);
+            } else {
+                delete r.headersOut['Mcp-Session-Id'];
             }
             return;
         }
         var reqSid = r.headersIn['Mcp-Session-Id'];
         if (reqSid === undefined) {
             return;
+        }
+        if (r.headersOut['Mcp-Session-Id'] !== undefined) {
+            r.headersOut['Mcp-Session-Id'] = reqSid;   /* never the backend's own id */
         }
         if ((r.method === 'DELETE' && status >= 200 && status < 300) || status === 404) {
             sessions.delete('s:' + reqSid);
@@ -87,7 +96,6 @@ function reserve(r, policy, subject) {
  * the backend therefore never locks anyone out. Resolves to the number
  * released; probes that fail release nothing. */
 function reclaim(r, subject) {
-    var url = r.variables.mcpsec_backend_url;
     /* at most one round of probes per scope every RECLAIM_EVERY_MS: a client
      * at its cap that keeps opening sessions must not make the gateway send a
      * probe per binding for every refused initialize (the cap answers at once) */
@@ -103,7 +111,7 @@ function reclaim(r, subject) {
     var probes = [];
     for (var i = 0; i < items.length; i++) {
         if (items[i][0].indexOf('s:') === 0 && (subject === null || items[i][1] === subject)) {
-            probes.push(probe(url, items[i][0].slice(2), items[i][1]));
+            probes.push(probe(items[i][0].slice(2), items[i][1]));
         }
     }
     return Promise.all(probes).then(function (released) {
@@ -118,10 +126,17 @@ function reclaim(r, subject) {
 var RECLAIM_EVERY_MS = 1000;
 var PROBE_BODY = '{"jsonrpc":"2.0","id":"mcpsec-session-probe","method":"ping"}';
 
-function probe(url, sid, owner) {
-    return ngx.fetch(url, {method: 'POST', body: PROBE_BODY,
-                           headers: {'Content-Type': 'application/json', 'Mcp-Session-Id': sid,
-                                     'Accept': 'application/json, text/event-stream'}})
+/* sid is the client's (routed) id; route.js names the session's own instance
+ * and the backend's id. One this host no longer routes can never be used again. */
+function probe(sid, owner) {
+    var target = route.backendOf(sid);
+    if (target === null) {
+        release(sid, owner);
+        return Promise.resolve(1);
+    }
+    return ngx.fetch(target.url, {method: 'POST', body: PROBE_BODY,
+                                  headers: {'Content-Type': 'application/json', 'Mcp-Session-Id': target.sid,
+                                            'Accept': 'application/json, text/event-stream'}})
         .then(function (reply) {
             if (reply.status === 404) {
                 release(sid, owner);
