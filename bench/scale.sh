@@ -36,7 +36,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # Row d needs instances: the variable exists in this tree's supergateway role.
-if grep -q '^supergateway_instances:' "$ROOT/roles/supergateway/defaults/main.yml"; then
+DEFAULTS=("$ROOT/roles/common/defaults/main.yml" "$ROOT/roles/supergateway/defaults/main.yml")
+if grep -qE '^(common_)?supergateway_instances:' "${DEFAULTS[@]}"; then
   instances=1
   limit=()
 else
@@ -147,7 +148,8 @@ done
 # cores * 1e6 / (server-side µs per call). A row gets the lower of the two.
 gw=c
 [ -f "$OUT/d.res" ] && gw=d
-cap_inst=$(grep -oE '^supergateway_instances:.*[0-9]+\] *\| *min' "$ROOT/roles/supergateway/defaults/main.yml" | grep -oE '[0-9]+\]' | tr -d ']' || true)
+# the role's cap on instances ("[nproc, 8] | min"), where it has one
+cap_inst=$(grep -hoE '^(common_)?supergateway_instances:.*[0-9]+\] *\| *min' "${DEFAULTS[@]}" | grep -oE '[0-9]+\]' | tr -d ']' || true)
 n_inst=$PREDICT_CORES
 [ -n "$cap_inst" ] && [ "$cap_inst" -lt "$n_inst" ] && n_inst=$cap_inst
 awk -v cores="$PREDICT_CORES" -v n="$n_inst" -v sa="${sg_us[a]}" -v ta="${server_us[a]}" \
@@ -164,7 +166,8 @@ sed -n 's/^CAPACITY //p' <<<"$cap" | awk '{
   for (i = 1; i <= NF; i++) { split($i, kv, "="); c[kv[1]] = kv[2] }
   pss = c["pss_kb"]; sgp = c["sg_pss_kb"]; t = c["tasks"]; sgt = c["sg_tasks"]
   printf "\nCapacity (default server, %d session children after the run): PSS of one session'"'"'s server child %.1f MiB\n", c["children"], pss / 1024
-  printf "(median; each: %s MiB), %d tasks; supergateway itself %.1f MiB, %d tasks. %s: MemoryMax %.0f MiB,\n", c["pss_each"], t, sgp / 1024, sgt, c["limit_unit"], c["memory_max"] / 1048576
+  printf "(median; each: %s MiB), %d tasks; supergateway itself (%d instances) %.1f MiB, %d tasks.\n", c["pss_each"], t, c["instances"], sgp / 1024, sgt
+  printf "%s: MemoryMax %.0f MiB, ", c["limit_unit"], c["memory_max"] / 1048576
   printf "MemoryHigh %.0f MiB, TasksMax %d. ", c["memory_high"] / 1048576, c["tasks_max"]
   by_high = int((c["memory_high"] / 1024 - sgp) / pss); by_max = int((c["memory_max"] / 1024 - sgp) / pss)
   by_tasks = int((c["tasks_max"] - sgt) / t); m = (by_high < by_tasks ? by_high : by_tasks)

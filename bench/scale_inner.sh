@@ -23,12 +23,9 @@ mkdir -p "$STATE"
 
 die() { echo "scale_inner: $*" >&2; exit 1; }
 
-unit_of_gateway() {   # the converged supergateway unit: single unit or instance 1 of the template
-  local u
-  for u in mcpsec-supergateway.service mcpsec-supergateway@1.service; do
-    [ "$(systemctl show -p LoadState --value "$u")" = loaded ] && { echo "$u"; return; }
-  done
-  die "no mcpsec-supergateway unit on this host"
+gateway_units() {   # the converged supergateway units: the single unit, or every instance
+  systemctl list-units --all --plain --no-legend --type=service \
+    mcpsec-supergateway.service 'mcpsec-supergateway@*.service' | awk '{print $1}'
 }
 
 check_call() {   # url auth-file sid tool: one tools/call must come back with the echo
@@ -44,7 +41,11 @@ open_sessions() {   # row auth-file tool url...: one session per url, written to
   local row=$1 auth=$2 tool=$3 url sid sids=() ports=()
   shift 3
   for url in "$@"; do
-    sid=$(session "$url" "$auth")
+    for _i in $(seq 1 20); do   # a backend just (re)started may not listen yet
+      sid=$(session "$url" "$auth")
+      [ -n "$sid" ] && break
+      sleep 0.5
+    done
     [ -n "$sid" ] || die "row $row: no session from $url"
     check_call "$url" "$auth" "$sid" "$tool"
     sids+=("$sid")
@@ -64,12 +65,11 @@ times_n() {   # n word -> the word n times, one a line
 }
 
 bare_start() {   # port: the converged unit's supergateway command line as a bare transient unit
-  local unit=$1 port=$2 exec_line args=() i user envfile
-  exec_line=$(systemctl cat "$unit" | sed -n '/^ExecStart=/,/[^\\]$/p' | sed 's/\\$//' | tr -d '\n')
+  local unit=$1 port=$2 exec_line args=() user envfile
+  # the instance's own port (a number or ${MCPSEC_INSTANCE_PORT}) replaced before the shell reads it
+  exec_line=$(systemctl cat "$unit" | sed -n '/^ExecStart=/,/[^\\]$/p' | sed 's/\\$//' | tr -d '\n' |
+    sed -E "s/--port +[^ ]+/--port $port/")
   eval "args=(${exec_line#ExecStart=})"   # systemd's quoting of --stdio "..." is the shell's here
-  for i in "${!args[@]}"; do
-    [ "${args[$i]}" = --port ] && args[i+1]=$port
-  done
   user=$(systemctl show -p User --value "$unit")
   envfile=$(systemctl show -p EnvironmentFiles --value "$unit" | awk '{print $1}')
   systemctl stop "mcpsec-bench-bare-$port" >/dev/null 2>&1 || true
@@ -165,13 +165,12 @@ setup() {
   command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
   printf 'Authorization: %s\n' "${BENCH_AUTH:?BENCH_AUTH must hold the gateway Authorization value}" >"$gw_hdr"
   : >"$none"
-  unit=$(unit_of_gateway)
+  local units=()
+  mapfile -t units < <(gateway_units)
+  [ "${#units[@]}" -gt 0 ] || die "no mcpsec-supergateway unit on this host"
+  unit=${units[0]}
   # A clean gateway: no sessions (children, nginx bindings) left from an earlier run.
-  systemctl restart "$unit" nginx
-  for _i in $(seq 1 50); do
-    curl -sfk -o /dev/null https://127.0.0.1/health && break
-    sleep 0.2
-  done
+  systemctl restart "${units[@]}" nginx
   local gw=() a=() b=()
   mapfile -t gw < <(times_n "$SESSIONS" https://127.0.0.1/mcp)
   if [ "$kind" = many ]; then
@@ -213,32 +212,35 @@ pss_tree() {   # pid -> "PSS kB, tasks" of the process and its descendants
   echo "$total $tasks"
 }
 
-capacity() {
-  local unit limit_unit sg pid rows=() pss_med tasks_med sg_pss sg_tasks mem high tmax
-  unit=$(unit_of_gateway)
-  # The limits sit on the unit, or on the slice that holds the instances.
-  limit_unit=$unit
-  for u in mcpsec-supergateway.slice "$unit"; do
-    [ "$(systemctl show -p MemoryMax --value "$u" 2>/dev/null)" != infinity ] &&
-      [ -n "$(systemctl show -p MemoryMax --value "$u" 2>/dev/null)" ] && { limit_unit=$u; break; }
+capacity() {   # PSS and tasks of each session's server child (all instances), against the limits
+  local units=() unit limit_unit pid sg_pss=0 sg_tasks=0 rows=() pss_med tasks_med mem high tmax
+  mapfile -t units < <(gateway_units)
+  [ "${#units[@]}" -gt 0 ] || die "no mcpsec-supergateway unit on this host"
+  # The limits sit on the slice that holds the instances, or on the single unit.
+  limit_unit=${units[0]}
+  if [ "$(systemctl show -p LoadState --value mcpsec-supergateway.slice)" = loaded ] &&
+    [ "$(systemctl show -p MemoryMax --value mcpsec-supergateway.slice)" != infinity ]; then
+    limit_unit=mcpsec-supergateway.slice
+  fi
+  for unit in "${units[@]}"; do
+    pid=$(systemctl show -p MainPID --value "$unit")
+    [ "$pid" -gt 0 ] || die "$unit has no main process"
+    sg_pss=$((sg_pss + $(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup")))
+    sg_tasks=$((sg_tasks + $(awk '/^Threads:/{print $2}' "/proc/$pid/status")))
+    for kid in $(pgrep -P "$pid"); do
+      rows+=("$(pss_tree "$kid")")
+    done
   done
-  sg=$(systemctl show -p MainPID --value "$unit")
-  [ "$sg" -gt 0 ] || die "$unit has no main process"
-  for pid in $(pgrep -P "$sg"); do
-    rows+=("$(pss_tree "$pid")")
-  done
-  [ "${#rows[@]}" -gt 0 ] || die "no session children under $unit"
+  [ "${#rows[@]}" -gt 0 ] || die "no session children under ${units[*]}"
   pss_med=$(printf '%s\n' "${rows[@]}" | awk '{print $1}' | median)
   tasks_med=$(printf '%s\n' "${rows[@]}" | awk '{print $2}' | median)
-  sg_pss=$(awk '/^Pss:/{print $2}' "/proc/$sg/smaps_rollup")
-  sg_tasks=$(awk '/^Threads:/{print $2}' "/proc/$sg/status")
   mem=$(systemctl show -p MemoryMax --value "$limit_unit")
   high=$(systemctl show -p MemoryHigh --value "$limit_unit")
+  [ "$high" = infinity ] && high=$mem
   tmax=$(systemctl show -p TasksMax --value "$limit_unit")
-  printf 'CAPACITY children=%s pss_kb=%s tasks=%s pss_each=%s sg_pss_kb=%s sg_tasks=%s memory_max=%s memory_high=%s tasks_max=%s limit_unit=%s server=%q\n' \
-    "${#rows[@]}" "$pss_med" "$tasks_med" "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%d", (NR>1?",":""), $1/1024}')" \
-    "$sg_pss" "$sg_tasks" "$mem" "$high" "$tmax" "$limit_unit" \
-    "$(systemctl cat "$unit" | sed -n 's/^ *--stdio "\(.*\)" *\\$/\1/p')"
+  printf 'CAPACITY children=%s pss_kb=%s tasks=%s pss_each=%s instances=%s sg_pss_kb=%s sg_tasks=%s memory_max=%s memory_high=%s tasks_max=%s limit_unit=%s\n' \
+    "${#rows[@]}" "$pss_med" "$tasks_med" "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%.0f", (NR>1?",":""), $1/1024}')" \
+    "${#units[@]}" "$sg_pss" "$sg_tasks" "$mem" "$high" "$tmax" "$limit_unit"
 }
 
 case "${1:-}" in
