@@ -13,7 +13,8 @@
 # per call (bench/scale_cpu.py), a 16-core prediction, and the capacity of a host (PSS and
 # tasks of a session's server child against the unit's MemoryMax/MemoryHigh and TasksMax).
 # DURATION (10s per run), ROUNDS (3), MCPSEC_BENCH_PREFIX (container names, default
-# mcpsec-bench-scale), MCPSEC_BENCH_KEEP=1 keeps the hosts, PREDICT_CORES (16).
+# mcpsec-bench-scale), MCPSEC_BENCH_KEEP=1 keeps the hosts (MCPSEC_BENCH_CONVERGE=0 then skips
+# the converge of hosts kept from a run of the same tree), PREDICT_CORES (16).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/env.sh
@@ -49,8 +50,11 @@ fi
 if [ "$(docker inspect -f '{{.State.Running}}' "$ONE" 2>/dev/null)" != true ]; then
   molecule create -s scale >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
 fi
-# Always converge: kept hosts (MCPSEC_BENCH_KEEP=1) get this checkout's roles.
-molecule converge -s scale "${limit[@]}" >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
+# Converge: kept hosts (MCPSEC_BENCH_KEEP=1) get this checkout's roles, unless
+# MCPSEC_BENCH_CONVERGE=0 says they already have them.
+if [ "${MCPSEC_BENCH_CONVERGE:-1}" != 0 ]; then
+  molecule converge -s scale "${limit[@]}" >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
+fi
 
 hosts=("$ONE")
 [ "$instances" = 1 ] && hosts+=("$MANY")
