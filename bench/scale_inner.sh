@@ -154,10 +154,17 @@ EOF
   local sid
   sid=$(session "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr")
   check_call "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr" "$sid" "$tool_name"
+  cf_pause STOP
   {
     printf 'URL=%q\nAUTH_FILE=%q\nTOOL=%q\n' "http://127.0.0.1:4444/v1/virtual-servers/$server/mcp" "$hdr" "$tool_name"
     printf 'SIDS=%q\nPORTS=\n' "$(times_n "$SESSIONS" "${sid:--}" | tr '\n' ' ')"
   } >"$STATE/e"
+}
+
+cf_pause() {   # STOP|CONT: ContextForge idles at ~0.2 CPU (its background loops), so it is
+  # stopped outside its own runs and takes nothing from the other rows
+  systemctl -q is-active mcpsec-bench-cf 2>/dev/null || return 0
+  systemctl kill -s "SIG$1" mcpsec-bench-cf mcpsec-bench-cf-translate
 }
 
 setup() {
@@ -193,9 +200,11 @@ run_row() {   # row duration
   # shellcheck disable=SC1090
   . "$STATE/$1"
   auth=$(sed -n 's/^Authorization: //p' "$AUTH_FILE")
+  [ "$1" = e ] && cf_pause CONT && sleep 1
   out=$(BENCH_AUTH=$auth BENCH_SIDS=$SIDS BENCH_PORTS=$PORTS BENCH_TOOL=$TOOL \
     python3 "$HERE/scale_cpu.py" wrk -t"$SESSIONS" -c"$SESSIONS" -d"$2" --timeout 30s -s "$HERE/scale.lua" "$URL" 2>&1) ||
     die "wrk (row $1) failed: $out"
+  [ "$1" = e ] && cf_pause STOP
   printf 'ROW %s %s\n' "$1" "$(awk '$1=="RESULT"{$1=""; print substr($0,2)}' <<<"$out")"
   grep '^CPU ' <<<"$out"
   printf 'LOAD %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
