@@ -172,8 +172,10 @@ sed -n 's/^CAPACITY //p' <<<"$cap" | awk '{
   printf "\nCapacity (default server, %d session children after the run): PSS of one session'"'"'s server child %.1f MiB\n", c["children"], pss / 1024
   printf "(median; each: %s MiB), %d tasks; supergateway itself (%d instances) %.1f MiB, %d tasks.\n", c["pss_each"], t, c["instances"], sgp / 1024, sgt
   printf "%s: MemoryMax %.0f MiB, ", c["limit_unit"], c["memory_max"] / 1048576
-  printf "MemoryHigh %.0f MiB, TasksMax %d. ", c["memory_high"] / 1048576, c["tasks_max"]
-  by_high = int((c["memory_high"] / 1024 - sgp) / pss); by_max = int((c["memory_max"] / 1024 - sgp) / pss)
-  by_tasks = int((c["tasks_max"] - sgt) / t); m = (by_high < by_tasks ? by_high : by_tasks)
-  printf "Sessions admitted: %d before MemoryHigh throttles (%d at MemoryMax), %d by TasksMax: %d.\n", by_high, by_max, by_tasks, m
+  if (c["memory_high"] == "infinity") printf "no MemoryHigh, "; else printf "MemoryHigh %.0f MiB, ", c["memory_high"] / 1048576
+  printf "TasksMax %d.\n", c["tasks_max"]
+  high = (c["memory_high"] == "infinity" ? c["memory_max"] : c["memory_high"])
+  by_mem = int((high / 1024 - sgp) / pss); by_tasks = int((c["tasks_max"] - sgt) / t)
+  printf "Sessions of this server the limits admit: %d by memory, %d by tasks: %d. The proxy admits fewer\n", by_mem, by_tasks, (by_mem < by_tasks ? by_mem : by_tasks)
+  printf "(proxy_max_sessions_total): the budget of supergateway_session_memory_mb and supergateway_session_tasks per session.\n"
 }'

@@ -245,7 +245,6 @@ capacity() {   # PSS and tasks of each session's server child (all instances), a
   tasks_med=$(printf '%s\n' "${rows[@]}" | awk '{print $2}' | median)
   mem=$(systemctl show -p MemoryMax --value "$limit_unit")
   high=$(systemctl show -p MemoryHigh --value "$limit_unit")
-  [ "$high" = infinity ] && high=$mem
   tmax=$(systemctl show -p TasksMax --value "$limit_unit")
   printf 'CAPACITY children=%s pss_kb=%s tasks=%s pss_each=%s instances=%s sg_pss_kb=%s sg_tasks=%s memory_max=%s memory_high=%s tasks_max=%s limit_unit=%s\n' \
     "${#rows[@]}" "$pss_med" "$tasks_med" "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%.0f", (NR>1?",":""), $1/1024}')" \
