@@ -89,6 +89,8 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cap=$(inner "$ONE" capacity)
+spread=""
+[ "$instances" = 1 ] && spread=$(inner "$MANY" capacity | sed -n 's/^CAPACITY .*per_instance=\([0-9,]*\).*/\1/p')
 
 declare -A label=(
   [a]="(a) one bare supergateway"
@@ -165,6 +167,7 @@ awk -v cores="$PREDICT_CORES" -v n="$n_inst" -v sa="${sg_us[a]}" -v ta="${server
   printf "min(%d x 1e6/%.0f µs, %d cores x 1e6/%.0f µs) = %.0f req/s, %.1fx one bare supergateway.\n", n, sg, cores, tg, g, g / bare
 }'
 
+[ -n "$spread" ] && printf '\nRow (d): the 8 sessions per instance, as the proxy placed them: %s\n' "$spread"
 # CAPACITY children=.. pss_kb=.. tasks=.. pss_each=.. sg_pss_kb=.. sg_tasks=.. memory_max=.. memory_high=.. tasks_max=.. limit_unit=..
 sed -n 's/^CAPACITY //p' <<<"$cap" | awk '{
   for (i = 1; i <= NF; i++) { split($i, kv, "="); c[kv[1]] = kv[2] }

@@ -222,7 +222,7 @@ pss_tree() {   # pid -> "PSS kB, tasks" of the process and its descendants
 }
 
 capacity() {   # PSS and tasks of each session's server child (all instances), against the limits
-  local units=() unit limit_unit pid sg_pss=0 sg_tasks=0 rows=() pss_med tasks_med mem high tmax
+  local units=() unit limit_unit pid sg_pss=0 sg_tasks=0 rows=() per=() pss_med tasks_med mem high tmax
   mapfile -t units < <(gateway_units)
   [ "${#units[@]}" -gt 0 ] || die "no mcpsec-supergateway unit on this host"
   # The limits sit on the slice that holds the instances, or on the single unit.
@@ -239,6 +239,7 @@ capacity() {   # PSS and tasks of each session's server child (all instances), a
     for kid in $(pgrep -P "$pid"); do
       rows+=("$(pss_tree "$kid")")
     done
+    per+=("$(pgrep -c -P "$pid" || true)")
   done
   [ "${#rows[@]}" -gt 0 ] || die "no session children under ${units[*]}"
   pss_med=$(printf '%s\n' "${rows[@]}" | awk '{print $1}' | median)
@@ -246,9 +247,10 @@ capacity() {   # PSS and tasks of each session's server child (all instances), a
   mem=$(systemctl show -p MemoryMax --value "$limit_unit")
   high=$(systemctl show -p MemoryHigh --value "$limit_unit")
   tmax=$(systemctl show -p TasksMax --value "$limit_unit")
-  printf 'CAPACITY children=%s pss_kb=%s tasks=%s pss_each=%s instances=%s sg_pss_kb=%s sg_tasks=%s memory_max=%s memory_high=%s tasks_max=%s limit_unit=%s\n' \
+  printf 'CAPACITY children=%s pss_kb=%s tasks=%s pss_each=%s instances=%s sg_pss_kb=%s sg_tasks=%s memory_max=%s memory_high=%s tasks_max=%s limit_unit=%s per_instance=%s\n' \
     "${#rows[@]}" "$pss_med" "$tasks_med" "$(printf '%s\n' "${rows[@]}" | awk '{printf "%s%.0f", (NR>1?",":""), $1/1024}')" \
-    "${#units[@]}" "$sg_pss" "$sg_tasks" "$mem" "$high" "$tmax" "$limit_unit"
+    "${#units[@]}" "$sg_pss" "$sg_tasks" "$mem" "$high" "$tmax" "$limit_unit" \
+    "$(IFS=,; echo "${per[*]}")"
 }
 
 case "${1:-}" in
