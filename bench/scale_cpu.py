@@ -39,7 +39,7 @@ def processes():
 
 
 def group(pid, procs):
-    comm, ppid, _, cmd = procs[pid]
+    comm, ppid, cmd = procs[pid][0], procs[pid][1], procs[pid][3]
     if 'supergateway/dist/index.js' in cmd:
         return 'supergateway'
     if 'mcpgateway' in cmd:
@@ -48,10 +48,10 @@ def group(pid, procs):
         return 'nginx'
     seen = 0
     while ppid in procs and seen < 64:
-        pcomm, pppid, _, pcmd = procs[ppid]
-        if 'supergateway/dist/index.js' in pcmd or 'mcpgateway.translate' in pcmd:
+        parent = procs[ppid]
+        if 'supergateway/dist/index.js' in parent[3] or 'mcpgateway.translate' in parent[3]:
             return 'children'
-        ppid, seen = pppid, seen + 1
+        ppid, seen = parent[1], seen + 1
     return 'other'
 
 
@@ -68,7 +68,7 @@ def main():
     after, busy1, t1 = processes(), machine_busy(), time.monotonic()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sums = {'nginx': 0, 'supergateway': 0, 'children': 0, 'contextforge': 0, 'other': 0}
-    for pid, (comm, _, ticks, cmd) in after.items():
+    for pid, (comm, _ppid, ticks, cmd) in after.items():
         if pid == me:
             continue
         base = before.get(pid)
