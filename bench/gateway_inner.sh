@@ -9,7 +9,8 @@
 # On this shared 2-vCPU VM a run's p50 drifts by more than the difference being measured, so
 # the four runs alternate back to back for ROUNDS rounds; each row reports the median over
 # the rounds, and each difference is the median of the per-round differences.
-# us() and median() come from bench/wrk_lib.sh, which gateway.sh sends ahead of this script.
+# us(), median(), session() and end_session() come from bench/wrk_lib.sh, which gateway.sh
+# sends ahead of this script.
 set -euo pipefail
 LABEL=$1
 AUTH=${BENCH_AUTH:?BENCH_AUTH must hold the Authorization header value}
@@ -33,18 +34,6 @@ if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 wrk.headers["Mcp-Session-Id"] = os.getenv("BENCH_SID")
 LUA
 
-session() {   # url -> session id (initialize + initialized), authenticated
-  local hdrs sid
-  hdrs=$(curl -sk -D - -o /dev/null -X POST "$1" -H @"$hdr" \
-    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}')
-  sid=$(awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}' <<<"$hdrs" | tr -d '\r')
-  curl -sk -o /dev/null -X POST "$1" -H @"$hdr" -H "Mcp-Session-Id: $sid" \
-    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    -H 'MCP-Protocol-Version: 2025-06-18' --data '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-  printf '%s' "$sid"
-}
-
 run() {   # url auth sid conns threads -> "p50_us p99_us req/s non2xx" (auth reaches wrk by env)
   local out
   out=$(BENCH_AUTH="$2" BENCH_SID="$3" wrk -t"$5" -c"$4" -d"$DURATION" --latency -s /tmp/call.lua "$1" 2>&1)
@@ -58,11 +47,6 @@ signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f ms", u / 1000 }'; }
 spread() {   # differences (us) -> "+0.12 ms (rounds: -0.01 +0.10 ...)"
   printf '%s (rounds: %s)' "$(signed_ms "$(printf '%s\n' "$@" | median)")" \
     "$(printf '%s\n' "$@" | sort -n | awk '{printf "%s%+.2f", (NR>1?" ":""), $1/1000}')"
-}
-
-end_session() {   # url sid: DELETE, so the session's stdio child exits
-  curl -sk -o /dev/null -X DELETE "$1" -H @"$hdr" -H "Mcp-Session-Id: $2" \
-    -H 'MCP-Protocol-Version: 2025-06-18' || true
 }
 
 # The plain TLS proxy and the njs floor: this host's certificate and TLS profile, no audit log.
@@ -102,12 +86,12 @@ done
 # each supergateway session has its own stdio child, and two children answer the same call
 # up to 0.2 ms apart at one connection (measured), which separate sessions would book as a
 # difference between the targets.
-sid=$(session https://127.0.0.1/mcp)
+sid=$(session https://127.0.0.1/mcp "$hdr")
 if [ -z "$sid" ]; then
   echo "no session" >&2
   exit 1
 fi
-trap 'end_session https://127.0.0.1/mcp "$sid"
+trap 'end_session https://127.0.0.1/mcp "$hdr" "$sid"
       rm -f "$plain_conf" "$floor_js" "$hdr"; systemctl reload nginx' EXIT
 
 # One connection first: no queueing at the single-threaded backend, so the p50 difference is
