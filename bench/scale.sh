@@ -180,5 +180,5 @@ sed -n 's/^CAPACITY //p' <<<"$cap" | awk '{
   high = (c["memory_high"] == "infinity" ? c["memory_max"] : c["memory_high"])
   by_mem = int((high / 1024 - sgp) / pss); by_tasks = int((c["tasks_max"] - sgt) / t)
   printf "Sessions of this server the limits admit: %d by memory, %d by tasks: %d. The proxy admits fewer\n", by_mem, by_tasks, (by_mem < by_tasks ? by_mem : by_tasks)
-  printf "(proxy_max_sessions_total): the budget of supergateway_session_memory_mb and supergateway_session_tasks per session.\n"
+  printf "(proxy_max_sessions_total): the budget of common_supergateway_session_memory_mb and common_supergateway_session_tasks per session.\n"
 }'
