@@ -3,8 +3,11 @@
 Clients (installed by molecule/clients/prepare.yml under .cache/clients): mcp-remote over
 stdio, run with the command, args and env of the Claude Desktop entry that
 tests/lib/client_configs.py renders (and scripts/demo.sh prints); the MCP Inspector CLI; fastmcp's
-client; the official Python SDK (this venv). Credentials reach every client through its
-environment or a 0600 file, never its command line.
+client; the official Python SDK (this venv); Claude Code. Credentials reach every client through
+its environment or a 0600 file, never its command line, except Claude Code: its documented
+`claude mcp add --header` takes the header as an argument, and the test runs that line as
+printed, so the test credential is on that one short-lived process's command line (the
+README warns users of the same).
 """
 from __future__ import annotations
 
