@@ -9,6 +9,10 @@ Runs INSIDE a converged test host, as root, for --duration seconds (120 by defau
 - floods of bad bearer tokens, each from its own address among thousands of 127.1.x.y;
 - session churn (carol: initialize, call, DELETE; every third session abandoned);
 - denied calls and unknown or foreign session ids (bob);
+- initializes the backend would refuse only after starting a server process (wrong Accept,
+  Content-Type or params; issue 19), with the count of MCP server processes sampled
+  throughout (never above the host's session cap);
+- tools/list and ping racing with one JSON-RPC id in one session (no unfiltered list);
 - a supergateway restart at 1/3 of the run and an nginx reload at 2/3.
 
 It prints the well-behaved client's figures (success rate, p50/p99/max latency, the
@@ -65,6 +69,9 @@ class Drill:
         self.flood = Counter()
         self.churn = Counter()
         self.denied = Counter()
+        self.spawn = Counter()
+        self.id_race = Counter()
+        self.peak_children = 0
         self.addresses: set[str] = set()
         self.current_sid = ""
 
@@ -189,6 +196,51 @@ class Drill:
         if bob.sid:
             bob.close()
 
+    def spawn_attacker(self) -> None:
+        n = 0
+        while self.running():
+            for key in h.spawn_variants_one(self.tokens["dave"], h.source_v4(8, n % 200), n):
+                self.spawn.add(key)
+            n += 1
+            time.sleep(0.2)
+
+    def id_racer(self) -> None:
+        bob = h.Mcp(self.tokens["bob"], "127.7.0.1")
+        n = 0
+        while self.running():
+            if bob.sid is None:
+                bob.open(timeout=CALL_TIMEOUT_S)
+                time.sleep(0.2)
+                continue
+            out: list = [None, None]
+            rid = 7000 + n
+            bodies = [h.rpc("tools/list", {}, rid), h.rpc("ping", None, rid)]
+            threads = [threading.Thread(target=self.post_into, args=(bob, bodies[k], out, k)) for k in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(CALL_TIMEOUT_S)
+            for r in out:
+                if r is not None and set(h.list_names(r)) - {"echo", "get-sum"}:
+                    self.id_race.add("UNFILTERED LIST")
+                elif r is not None:
+                    self.id_race.add("%d %s" % (r.status, "in flight" if "already in flight" in r.reason() else ""))
+                    if r.status == 404:
+                        bob.sid = None
+            n += 1
+            time.sleep(0.1)
+        if bob.sid:
+            bob.close()
+
+    @staticmethod
+    def post_into(mcp: h.Mcp, body: str, out: list, k: int) -> None:
+        out[k] = mcp.post(body, sid=mcp.sid)
+
+    def process_sampler(self) -> None:
+        while self.running():
+            self.peak_children = max(self.peak_children, h.session_children())
+            time.sleep(0.2)
+
     # ------------------------------------------------------------ events
     def operator(self) -> None:
         plan = [(self.duration / 3, "restart", ["systemctl", "restart", "mcpsec-supergateway@*.service"]),
@@ -227,6 +279,9 @@ class Drill:
                    threading.Thread(target=self.token_flood, args=(1,), name="flood1"),
                    threading.Thread(target=self.session_churn, name="churn"),
                    threading.Thread(target=self.denied_calls, name="denied"),
+                   threading.Thread(target=self.spawn_attacker, name="spawn"),
+                   threading.Thread(target=self.id_racer, name="idrace"),
+                   threading.Thread(target=self.process_sampler, name="processes"),
                    threading.Thread(target=self.operator, name="operator")]
         for t in threads:
             t.start()
@@ -271,6 +326,9 @@ class Drill:
                                 "statuses": self.flood.counts},
             "session_churn": self.churn.counts,
             "denied": self.denied.counts,
+            "spawn_attempts": self.spawn.counts,
+            "id_race": self.id_race.counts,
+            "peak_mcp_server_processes": self.peak_children,
         }
 
 
@@ -278,6 +336,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="two-minute chaos drill (issue 13)")
     ap.add_argument("--tokens", required=True, help="JSON file {user: token} (0600)")
     ap.add_argument("--duration", type=float, default=120.0)
+    ap.add_argument("--host-cap", type=int, default=8, help="the host's session cap (proxy_max_sessions_total)")
     ap.add_argument("--min-calls", type=int, default=100,
                     help="fewer calls by the well-behaved client than this fails the drill")
     args = ap.parse_args()
@@ -303,6 +362,15 @@ def main() -> int:
         bad.append("the backend did not answer /health again after the restart")
     if fig["events"].get("restart_rc") != 0 or fig["events"].get("reload_rc") != 0:
         bad.append("restart or reload failed: %s" % fig["events"])
+    print("CHAOS spawn attempts %s; peak MCP server processes %d (host session cap %d); id races %s"
+          % (json.dumps(fig["spawn_attempts"], sort_keys=True), fig["peak_mcp_server_processes"], args.host_cap,
+             json.dumps(fig["id_race"], sort_keys=True)))
+    if fig["peak_mcp_server_processes"] > args.host_cap:
+        bad.append("%d MCP server processes, above the host session cap %d" % (fig["peak_mcp_server_processes"], args.host_cap))
+    if fig["id_race"].get("UNFILTERED LIST"):
+        bad.append("an unfiltered tools list reached bob")
+    if any(k.split()[0] not in ("400", "406", "415", "429") for k in fig["spawn_attempts"]):
+        bad.append("a spawn attempt got past the gateway: %s" % fig["spawn_attempts"])
     print("CHAOS verdict: " + ("FAIL: " + "; ".join(bad) if bad else "PASS"))
     return 1 if bad else 0
 

@@ -521,9 +521,202 @@ def case_refusal_flood(tokens: dict) -> dict:
             "other_address": ok.status, "a_few_mistakes": mistakes, "after_mistakes": ok2.status}
 
 
+# ---------------------------------------------------------------- issue 19: processes and ids
+
+def session_children() -> int:
+    """MCP server processes: the direct children of every supergateway instance's main process
+    (supergateway starts one per backend session, before its SDK has looked at the request)."""
+    units = subprocess.run(["systemctl", "list-units", "--plain", "--no-legend", "--state=active",
+                            "mcpsec-supergateway@*.service"], capture_output=True, text=True, check=True).stdout.split()
+    mains = set()
+    for unit in (u for u in units if u.startswith("mcpsec-supergateway@") and u.endswith(".service")):
+        pid = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if pid and pid != "0":
+            mains.add(pid)
+    table = subprocess.run(["ps", "-A", "-o", "ppid="], capture_output=True, text=True, check=True).stdout.split()
+    return sum(1 for ppid in table if ppid in mains)
+
+
+class Sampler:
+    """The largest session_children() seen while it runs (every 0.1 s, bounded by its stop)."""
+
+    def __init__(self):
+        self.peak, self.samples, self._stop = 0, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, session_children())
+            self.samples += 1
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join(5)
+
+
+def initialize_body(**params) -> str:
+    p = {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "mcpsec-spawn", "version": "1"}}
+    p.update(params)
+    return rpc("initialize", p)
+
+
+def spawn_variants(token: str, source: str) -> dict:
+    """60 initializes the backend would refuse only after starting a server process: 20 without
+    text/event-stream in Accept, 20 with a Content-Type other than JSON, 20 with malformed params."""
+    base = {"Authorization": "Bearer " + token}
+    variants = [({"Content-Type": "application/json", "Accept": "application/json"}, initialize_body())] * 20
+    variants += [({"Content-Type": "text/plain", "Accept": "application/json, text/event-stream"}, initialize_body())] * 20
+    bad = [{"protocolVersion": PROTOCOL_VERSION, "capabilities": {}},
+           {"protocolVersion": 5, "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}},
+           {"protocolVersion": PROTOCOL_VERSION, "capabilities": [], "clientInfo": {"name": "x", "version": "1"}},
+           {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "x"}}]
+    variants += [({"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+                  rpc("initialize", bad[i % 4])) for i in range(20)]
+    answers: dict = {}
+    for headers, body in variants:
+        h = dict(base)
+        h.update(headers)
+        r = request("POST", "/mcp", h, body, source)
+        key = "%d %s" % (r.status, r.reason())
+        answers[key] = answers.get(key, 0) + 1
+    return answers
+
+
+def spawn_variants_one(token: str, source: str, n: int) -> dict:
+    """One of spawn_variants' kinds (n picks it): {"status reason": 1}."""
+    headers = [({"Content-Type": "application/json", "Accept": "application/json"}, initialize_body()),
+               ({"Content-Type": "text/plain", "Accept": "application/json, text/event-stream"}, initialize_body()),
+               ({"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+                rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}}))][n % 3]
+    h = {"Authorization": "Bearer " + token}
+    h.update(headers[0])
+    r = request("POST", "/mcp", h, headers[1], source)
+    return {"%d %s" % (r.status, r.reason()): 1}
+
+
+def aborted_initializes(token: str, source: str, n: int) -> None:
+    """n initializes whose client closes the connection right after sending (before the answer)."""
+    body = initialize_body().encode()
+    head = ("POST /mcp HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n" % (SERVER_NAME, token, len(body)))
+    for _i in range(n):
+        with socket.create_connection(("127.0.0.1", 443), timeout=5.0, source_address=(source, 0)) as sock:
+            with context().wrap_socket(sock, server_hostname=SERVER_NAME) as tls:
+                tls.sendall(head.encode() + body)
+
+
+def case_spawn(tokens: dict) -> dict:
+    """Issue 19 item 2: whatever clients send and whatever restarts happen, the MCP server
+    processes never outnumber the host's session cap (proxy_max_sessions_total)."""
+    before = session_children()
+    with Sampler() as sampler:
+        variants = spawn_variants(tokens["bob"], "127.0.72.1")
+        time.sleep(1.0)
+        after_variants = session_children()
+        aborted_initializes(tokens["dave"], "127.0.72.2", 10)
+        time.sleep(3.0)                  # the backend answers each; the gateway binds them (counted)
+        after_aborted = session_children()
+        dave = Mcp(tokens["dave"], "127.0.72.3")
+        capped = dave.open(timeout=30.0)  # dave's cap (3) holds the sessions of the aborted ones
+        restart = subprocess.run(["systemctl", "restart", "nginx"], capture_output=True, check=False).returncode
+        time.sleep(1.0)
+        after_restart = session_children()
+        wait_healthy()
+        wait_instances()
+        # after the restart nobody holds a slot: a subject gets exactly its cap again
+        reopened = [Mcp(tokens["dave"], "127.0.72.4") for _i in range(4)]
+        statuses = [m.open(timeout=30.0).status for m in reopened]
+        for m in reopened:
+            if m.sid:
+                m.close()
+    return {"before": before, "variants": variants, "after_variants": after_variants,
+            "after_aborted": after_aborted, "dave_after_aborted": "%d %s" % (capped.status, capped.reason()),
+            "nginx_restart_rc": restart, "after_restart": after_restart, "dave_after_restart": statuses,
+            "peak": sampler.peak, "samples": sampler.samples}
+
+
+def list_names(r: Result) -> list:
+    doc = r.json() or {}
+    return [t.get("name") for t in ((doc.get("result") or {}).get("tools") or [])]
+
+
+def case_id_race(tokens: dict, rounds: int = 50) -> dict:
+    """Issue 19 item 4: tools/list and ping with one id in one session, at once, while the
+    server child is kept busy by a large echo: a list answer only ever reaches its own request,
+    filtered (bob's role lists echo and get-sum only)."""
+    bob = Mcp(tokens["bob"], "127.0.73.1")
+    bob.open(timeout=30.0)
+    allowed = {"echo", "get-sum"}
+    leaks, refused, answers = 0, 0, {}
+    big = "x" * 60000
+
+    def run(k, body, barrier, out):
+        barrier.wait()
+        out[k] = bob.post(body, sid=bob.sid, timeout=30.0)
+
+    for i in range(rounds):
+        rid = 9000 + i
+        barrier = threading.Barrier(3)
+        out: list = [None, None, None]
+        jobs = [rpc("tools/call", {"name": "echo", "arguments": {"message": big}}, 8000 + i),
+                rpc("tools/list", {}, rid), rpc("ping", None, rid)]
+        threads = [threading.Thread(target=run, args=(k, b, barrier, out)) for k, b in enumerate(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        for r in out[1:]:
+            if r is None:
+                continue
+            names = set(list_names(r))
+            if names - allowed:
+                leaks += 1
+            if r.status == 400 and "already in flight" in r.reason():
+                refused += 1
+            key = "%d %s" % (r.status, "list" if names else (r.reason() or "result"))
+            answers[key] = answers.get(key, 0) + 1
+    bob.close()
+    return {"rounds": rounds, "unfiltered_lists": leaks, "refused_in_flight": refused, "answers": answers}
+
+
+def case_uri(tokens: dict) -> dict:
+    """Issue 19 item 1 on the real server: bob (resources demo://resource/static/document/*) reads an
+    allowed document, then the same escapes out of the glob that server-everything would resolve."""
+    bob = Mcp(tokens["bob"], "127.0.74.1")
+    bob.open(timeout=30.0)
+    listed = bob.post(rpc("resources/list", {}, 1), sid=bob.sid).json() or {}
+    uris = [x.get("uri") for x in (listed.get("result") or {}).get("resources") or []]
+    doc = uris[0] if uris else "demo://resource/static/document/none"
+    out = {"listed": uris, "allowed": doc}
+    r = bob.post(rpc("resources/read", {"uri": doc}, 2), sid=bob.sid)
+    out["allowed_read"] = "%d %s" % (r.status, "contents" if (r.json() or {}).get("result", {}).get("contents") else r.reason())
+    base = "demo://resource/static/document/"
+    target = "dynamic/text/1"
+    forms = {"outside the glob": "demo://resource/" + target,
+             "../..": base + "../../" + target,
+             "%2e%2e": base + "%2e%2e/%2e%2e/" + target,
+             "%2E%2e": base + "%2E%2e/%2E%2e/" + target,
+             ".%2E": base + ".%2E/.%2E/" + target,
+             "a backslash": base + "..\\..\\" + target,
+             "an encoded slash": base + "..%2F..%2F" + target}
+    for i, (label, uri) in enumerate(forms.items()):
+        for method in ("resources/read", "resources/subscribe"):
+            r = bob.post(rpc(method, {"uri": uri}, 10 + i), sid=bob.sid)
+            out["%s %s" % (method, label)] = "%d %s" % (r.status, r.reason()[:60])
+    bob.close()
+    return out
+
+
 CASES = {"desync": case_desync, "health-methods": case_health_methods, "health-rate": case_health_rate,
          "net64": case_net64, "conn-subject": case_conn_subject, "conn-address": case_conn_address,
-         "host-cap": case_host_cap, "refusal-flood": case_refusal_flood, "session-race": case_session_race}
+         "host-cap": case_host_cap, "refusal-flood": case_refusal_flood, "session-race": case_session_race,
+         "spawn": case_spawn, "id-race": case_id_race, "uri": case_uri}
 
 
 def main() -> int:

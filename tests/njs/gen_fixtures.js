@@ -45,6 +45,14 @@ const t = {
   rs256_noscope: sign(RS(), without('scope', {sub: 'user-8'}), {rsa: rsa1}),
   rs256_scp_list: sign(RS(), without('scope', {sub: 'user-9', scp: ['mcp:tools']}), {rsa: rsa1}),
   rs256_scope_admin: sign(RS(), base({sub: 'user-10', scope: 'mcp:tools mcp:admin', realm_access: {roles: []}}), {rsa: rsa1}),
+  // issue 19 item 5: subjects that are not printable ASCII, long ones, and two that an escape
+  // without surrogate pairs would merge (U+1F600 and U+F600)
+  sub_jose: sign(RS(), base({sub: 'jos\u00e9'}), {rsa: rsa1}),
+  sub_backslash: sign(RS(), base({sub: 'CONTOSO\\alice'}), {rsa: rsa1}),
+  sub_300: sign(RS(), base({sub: 'x'.repeat(299) + 'a'}), {rsa: rsa1}),
+  sub_300b: sign(RS(), base({sub: 'x'.repeat(299) + 'b'}), {rsa: rsa1}),
+  sub_emoji: sign(RS(), base({sub: '\u{1F600}'}), {rsa: rsa1}),
+  sub_f600: sign(RS(), base({sub: '\uF600'}), {rsa: rsa1}),
   expired: sign(RS(), base({exp: now - 3600}), {rsa: rsa1}),
   nbf_future: sign(RS(), base({nbf: now + 3600}), {rsa: rsa1}),
   wrong_iss: sign(RS(), base({iss: issuer + '-evil'}), {rsa: rsa1}),
@@ -85,4 +93,24 @@ for (let i = 0; i < 5; i++) t.unknown_kids.push(sign(RS('ghost-' + i), base(), {
 fs.writeFileSync(out + '/jwks.json', JSON.stringify(jwks));
 fs.writeFileSync(out + '/jwks-rotated.json', JSON.stringify(jwksRotated));
 fs.writeFileSync(out + '/openid-configuration', JSON.stringify({issuer, jwks_uri: issuer + '/protocol/openid-connect/certs'}));
-fs.writeFileSync(out + '/fixtures.json', JSON.stringify({issuer, audience, now, jwks, jwks_rotated: jwksRotated, tokens: t}, null, 1));
+// issue 19 item 1: what a WHATWG URL parser (as the MCP SDKs use) makes of each resource URI;
+// unit.js holds njs's uri.uriProblem to it (null for an input the parser cannot read)
+const uriInputs = [
+  'demo://resource/static/document/a.md', 'demo://resource/dynamic/text/1', 'file:///exact.txt',
+  'https://example.com/docs/a%20b.md', 'demo://resource/static/document/a.md?x=..#..', 'demo:opaque/path',
+  'x://host/mid/y.md', 'https://example.com/', 'demo://resource/static/document/%C3%A9.md',
+  'demo://resource/static/document/../../dynamic/text/1', 'demo://resource/static/document/%2e%2e/%2e%2e/dynamic/text/1',
+  'demo://resource/static/document/%2E%2e/%2e%2E/dynamic/text/1', 'demo://resource/static/document/.%2E/.%2e/dynamic/text/1',
+  'demo://resource/static/document/./a.md', 'demo://resource/static/document/..\\..\\dynamic/text/1',
+  'https://example.com/docs/..\\..\\secret', 'demo://resource/static/document/..%2F..%2Fdynamic/text/1',
+  'demo://resource/static/document/..%5c..%5cdynamic', 'demo://resource/static/document/\t../../dynamic/text/1',
+  'demo://resource/static/document/\n../x', 'demo://resource/static/document/a b', 'demo://resource/static/document/\u00e9',
+  'DEMO://resource/static/document/a.md', 'https://EXAMPLE.com/a', 'demo://resource/static/document/%61.md',
+  'demo://resource/static/document/%zz', 'demo://resource/static/document/%2', 'demo:a/../b', 'no-scheme/a',
+];
+const uriCases = {};
+for (const u of uriInputs) {
+  try { uriCases[u] = new URL(u).href; } catch (e) { uriCases[u] = null; }
+}
+fs.writeFileSync(out + '/fixtures.json', JSON.stringify({issuer, audience, now, jwks, jwks_rotated: jwksRotated, tokens: t,
+                                                         uri_cases: uriCases}, null, 1));

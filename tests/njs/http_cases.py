@@ -270,6 +270,24 @@ def authorization_cases(admin, reader, sid, rsid):
                      post(reader, rpc('resources/read', {'uri': 'demo://resource/secret/key'}, 71), sid=rsid), 71)
     expect_403_scope('resources/read: prefix trick (pattern text as prefix only) refused',
                      post(reader, rpc('resources/read', {'uri': 'demo://resource/static/documentX'}, 72), sid=rsid), 72)
+    # a URI the server would normalise out of the glob (dot segments, encoded dots or slashes,
+    # backslashes) is refused whatever it matches as text, for every method that names one
+    for label, u in (('../..', 'demo://resource/static/document/../../secret/key'),
+                     ('%2e%2e', 'demo://resource/static/document/%2e%2e/%2e%2e/secret/key'),
+                     ('%2E%2e', 'demo://resource/static/document/%2E%2e/%2E%2e/secret/key'),
+                     ('.%2E', 'demo://resource/static/document/.%2E/.%2E/secret/key'),
+                     ('a single .', 'demo://resource/static/document/./a.md'),
+                     ('a backslash', 'demo://resource/static/document/..\\..\\secret/key'),
+                     ('an encoded slash', 'demo://resource/static/document/..%2F..%2Fsecret/key'),
+                     ('a tab', 'demo://resource/static/document/\t../../secret/key')):
+        for method, params in (('resources/read', {'uri': u}), ('resources/subscribe', {'uri': u}),
+                               ('resources/unsubscribe', {'uri': u}),
+                               ('completion/complete', {'ref': {'type': 'ref/resource', 'uri': u},
+                                                        'argument': {'name': 'name', 'value': ''}})):
+            r = post(reader, rpc(method, params, 69), sid=rsid)
+            report('%s with %s: 403 resource_uri, not forwarded' % (method, label),
+                   r.status == 403 and is_rpc_error(r, 69) and 'resource URI' in reason_of(r)
+                   and 'seen' not in r.body.decode('utf-8', 'replace'), r)
     expect_403_scope('resources/subscribe: URI outside the patterns 403',
                      post(reader, rpc('resources/subscribe', {'uri': 'demo://resource/secret/key'}, 73), sid=rsid), 73)
     report('resources/subscribe: allowed URI passes',
@@ -504,7 +522,9 @@ def common_cases(admin, reader, noroles):
         headers = [cred(reader)] + (JSON_HEADERS if with_ct else [('Accept', 'application/json, text/event-stream')])
         headers += [('Mcp-Session-Id', rsid)] + extra
         r = http('POST', headers=headers, body=call('echo', 11))
-        expect('400 %s' % name, r, 400, 11 if name.startswith('Mcp-') and 'repeated' not in name else None)
+        # a body that is not JSON (or not UTF-8) is 415 Unsupported Media Type, as the backend's SDK answers
+        status = 400 if with_ct else 415
+        expect('%d %s' % (status, name), r, status, 11 if name.startswith('Mcp-') and 'repeated' not in name else None)
     r = post(reader, call('echo', 12), sid=rsid, ctype=False,
              extra=[('Content-Type', 'Application/JSON; charset="UTF-8"'), ('MCP-Protocol-Version', '2025-11-25'),
                     ('Mcp-Method', 'tools/call'), ('Mcp-Name', 'echo'), ('Origin', 'https://claude.ai')])
@@ -570,8 +590,8 @@ def common_cases(admin, reader, noroles):
 
 
 def flood(name, user, src, n, sid):
-    def one(_i):
-        return post(user, rpc('tools/list', {}, 1), sid=sid, src=src)
+    def one(i):
+        return post(user, rpc('tools/list', {}, 1000 + i), sid=sid, src=src)
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as ex:
         rs = list(ex.map(one, range(n)))
     limited = [r for r in rs if r.status == 429]
@@ -639,6 +659,8 @@ def basic_cases():
     expect_401('401 Bearer token in basic mode (Basic challenge only)', r)
     flood('per-IP limit_req', 'alice', '127.0.0.50', 700, asid)
     bad = [('Authorization', 'Basic ' + base64.b64encode(b'alice:guess-guess-guess').decode())] + JSON_HEADERS
+    if time.time() % 60 > 45:        # the window is the clock's minute: 55 guesses must not cross one
+        time.sleep(61 - time.time() % 60)
     codes = [http('POST', headers=bad, body=rpc('ping'), src='127.0.0.70').status for _i in range(55)]
     r = post('alice', rpc('ping'), src='127.0.0.70')
     report('failed-auth throttle: 50 bad passwords per minute, then 429 even for the right one',
@@ -717,6 +739,7 @@ def bearer_cases():
     dsid = isolation_cases()
     flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
+    review_cases()
     audit_cases(list(SECRETS['tokens'].values()))
 
 
@@ -726,9 +749,9 @@ def isolation_cases():
     session slots reclaimed from a backend that forgot them."""
     # N concurrent calls over both workers admit exactly the limit (slow-tool: 3 per 60 s)
     _r, msid = initialize('mallory', src='127.0.2.1')
-    body = call('slow-tool', 5)
     with concurrent.futures.ThreadPoolExecutor(max_workers=24) as ex:
-        rs = list(ex.map(lambda i: post('mallory', body, sid=msid, src='127.0.2.%d' % (2 + i % 8)), range(24)))
+        rs = list(ex.map(lambda i: post('mallory', call('slow-tool', 100 + i), sid=msid, src='127.0.2.%d' % (2 + i % 8)),
+                         range(24)))
     codes = sorted(r.status for r in rs)
     report('per-tool limit is atomic: 24 concurrent calls over both workers admit exactly 3 (%s)'
            % {c: codes.count(c) for c in set(codes)}, codes == [200] * 3 + [429] * 21
@@ -781,6 +804,132 @@ def isolation_cases():
         report('a reclaimed session id is gone for good',
                post('dave', rpc('ping', None, 3), sid=stale, src='127.0.2.40').status == 404)
     return s3
+
+
+def initialize_body(client='t', id_=1, **params):
+    p = {'protocolVersion': '2025-06-18', 'capabilities': {}, 'clientInfo': {'name': client, 'version': '1'}}
+    p.update(params)
+    return rpc('initialize', p, id_)
+
+
+def upstream_deletes():
+    try:
+        return open('/tmp/upstream-deletes.log').read().split()
+    except OSError:
+        return []
+
+
+def review_cases():
+    """Issue 19 (second review): an initialize the backend would refuse after spawning is
+    answered here and holds no slot; aborted initializes are still bound; a session the
+    gateway cannot bind is ended at the backend; one response per id; 400/413 floods meet
+    429; the audit log never carries the client's raw session id."""
+    # 406 / 415 / 400 before a slot: erin (cap 2) sends 10 of each, then still opens 2 sessions
+    for label, headers, body, status, reason in (
+            ('Accept without text/event-stream', [('Content-Type', 'application/json'), ('Accept', 'application/json')],
+             initialize_body(), 406, 'not_acceptable'),
+            ('no Accept', [('Content-Type', 'application/json')], initialize_body(), 406, 'not_acceptable'),
+            ('Content-Type text/plain', [('Content-Type', 'text/plain'), ('Accept', 'application/json, text/event-stream')],
+             initialize_body(), 415, 'content_type'),
+            ('no clientInfo.version', JSON_HEADERS,
+             rpc('initialize', {'protocolVersion': 'v', 'capabilities': {}, 'clientInfo': {'name': 'c'}}, 3),
+             400, 'invalid_initialize'),
+            ('capabilities missing', JSON_HEADERS,
+             rpc('initialize', {'protocolVersion': 'v', 'clientInfo': {'name': 'c', 'version': '1'}}, 3),
+             400, 'invalid_initialize')):
+        rs = [http('POST', headers=[cred('erin')] + headers, body=body, src='127.0.7.1') for _i in range(10)]
+        said = {'not_acceptable': 'Not Acceptable', 'content_type': 'content_type',
+                'invalid_initialize': 'initialize needs params.'}[reason]
+        report('initialize with %s: %d %s from the gateway, 10 times' % (label, status, reason),
+               all(r.status == status and said in reason_of(r) for r in rs), rs[0])
+    opened = [initialize('erin', src='127.0.7.1')[0].status for _i in range(2)]
+    report('after 50 refused initializes erin still opens her 2 sessions (no slot was held)', opened == [200, 200], opened)
+
+    # a client that goes away before the answer: the backend's session is still bound (audit: 200 + session)
+    for _i in range(2):
+        sock = socket.create_connection(('127.0.0.1', 8080), source_address=('127.0.7.2', 0))
+        body = initialize_body('slow')
+        sock.sendall(('POST /mcp HTTP/1.1\r\nHost: mcp.test\r\n%s: %s\r\nContent-Type: application/json\r\n'
+                      'Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n'
+                      % (cred('frank')[0], cred('frank')[1], len(body))).encode() + body)
+        MCP_REQUESTS[0] += 1
+        time.sleep(0.2)
+        sock.close()
+    recs = []
+    for _attempt in range(50):     # the slow backend answers after 1 s; the audit buffer flushes every 1 s
+        time.sleep(0.1)
+        recs = [json.loads(line) for line in open(AUDIT).read().splitlines() if '"127.0.7.2"' in line]
+        if len(recs) >= 2:
+            break
+    report('aborted initializes (client gone before the backend answered): bound and counted anyway (%s)'
+           % [(x['status'], bool(x['session'])) for x in recs],
+           len(recs) == 2 and all(x['status'] == 200 and x['session'] for x in recs), recs)
+
+    # a session the gateway cannot bind (the backend reused an id) is ended at the backend
+    first = post('grace', initialize_body('fixed-sid'), src='127.0.7.3')
+    fsid = first.h('mcp-session-id')
+    second = post('grace', initialize_body('fixed-sid'), src='127.0.7.3')
+    time.sleep(2.5)    # mcpsec.reapOrphans runs every second
+    report('a backend session no binding holds is ended at the backend within seconds (DELETE seen: %s)'
+           % ('fixed-sid-0001' in upstream_deletes()),
+           first.status == 200 and fsid and not second.h('mcp-session-id')
+           and 'fixed-sid-0001' in upstream_deletes(), (first, second))
+
+    # one response per id: a second request with an id still in flight in the session is refused
+    _r, sid = initialize('alice', src='127.0.7.4')
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        slow = ex.submit(post, 'alice', call('sleep', 7, {'seconds': 1.5}), (), sid, True, '127.0.7.4')
+        time.sleep(0.4)
+        dup_ping = post('alice', rpc('ping', None, 7), sid=sid, src='127.0.7.4')
+        dup_list = post('alice', rpc('tools/list', {}, 7), sid=sid, src='127.0.7.4')
+        other_type = post('alice', rpc('ping', None, '7'), sid=sid, src='127.0.7.4')
+        held = slow.result()
+    again = post('alice', rpc('ping', None, 7), sid=sid, src='127.0.7.4')
+    report('id 7 in flight: ping id 7 and tools/list id 7 refused 400 id_in_flight (id kept); "7" is another id; '
+           'id 7 free again once answered',
+           held.status == 200 and dup_ping.status == 400 and 'already in flight' in reason_of(dup_ping)
+           and is_rpc_error(dup_ping, 7) and dup_list.status == 400 and is_rpc_error(dup_list, 7)
+           and other_type.status == 200 and again.status == 200,
+           [(x.status, x.body[-90:]) for x in (held, dup_ping, dup_list, other_type, again)])
+    # bob (filtered lists) races tools/list and ping with one id 50 times: never an unfiltered list
+    _r, bsid = initialize('bob', src='127.0.7.5')
+    leaks = 0
+    for i in range(50):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+            a = ex.submit(post, 'bob', rpc('tools/list', {}, 5000 + i), (), bsid, True, '127.0.7.5')
+            b = ex.submit(post, 'bob', rpc('ping', None, 5000 + i), (), bsid, True, '127.0.7.5')
+            for resp in (a.result(), b.result()):
+                if b'admin-only-tool' in resp.body:
+                    leaks += 1
+    report('tools/list and ping with one id, 50 races: no unfiltered list (%d leaks)' % leaks, leaks == 0)
+
+    # refusals nginx or njs answer with 400 and 413 count: a flood meets 429
+    for label, body in (('400 (not JSON)', b'{not json'), ('413 (body over 100k)', b'x' * 120000)):
+        codes = []
+        src = '127.0.7.%d' % (10 + len(label))
+        for _i in range(700):
+            codes.append(post('alice', body, src=src).status)
+            if codes[-1] == 429:
+                break
+        report('a flood of %s meets 429 after at most 600 (%d refused first)' % (label, len(codes) - 1),
+               codes[-1] == 429 and len(codes) <= 601, codes[-3:])
+
+    # the audit log never carries the client's raw session id (U+2028, invalid UTF-8)
+    before = open(AUDIT, 'rb').read()
+    for raw_sid in (b'abc\xe2\x80\xa8def', b'abc\xffdef'):
+        raw = (b'POST /mcp HTTP/1.1\r\nHost: mcp.test\r\nConnection: close\r\n' + ('%s: %s' % cred('alice')).encode()
+               + b'\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n'
+               b'Mcp-Session-Id: ' + raw_sid + b'\r\nContent-Length: 2\r\n\r\n{}')
+        r = http('POST', raw=raw, src='127.0.7.6')
+    added = b''
+    for _attempt in range(30):     # the audit buffer (bearer) flushes every 1 s
+        time.sleep(0.1)
+        added = open(AUDIT, 'rb').read()[len(before):]
+        if added.count(b'(malformed)') >= 2:
+            break
+    report('raw U+2028 / invalid UTF-8 session ids: refused (%d), never raw in the audit log' % r.status,
+           r.status == 400 and b'\xe2\x80\xa8' not in added and b'\xff' not in added and b'(malformed)' in added,
+           added[-300:])
 
 
 def delete_session(user, sid, src='127.0.0.1'):
@@ -913,7 +1062,7 @@ def stores_cases():
            full and all(a.status in (429, 503) for a in answers)
            and 'session store refused the reclaim stamp' in error_log(), [a.status for a in answers])
     # mcpsec_counters: a new counter per address (the failed-authentication window), from many addresses
-    pre = post('dave', rpc('ping', None, 1), src='127.0.5.1')   # 400, not a refusal: its failure window exists
+    pre = initialize('dave', src='127.0.5.1')[0]   # 503 (sessions full), not a refusal: its failure window exists
     full_store('mcpsec_counters (failed authentications per address)',
                lambda i: post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + 'Q' * 44)],
                               src='127.0.%d.%d' % (6 + i // 250, 1 + i % 250)),
@@ -922,7 +1071,7 @@ def stores_cases():
     r = post('dave', rpc('ping', None, 2), sid='no-such-session-after-full', src='127.0.5.1')
     report('mcpsec_counters full: a refusal (404) that cannot be counted is a 503 counter_store_full with '
            'Retry-After (before: %d)' % pre.status,
-           pre.status == 400 and r.status == 503 and 'counter_store_full' in reason_of(r) and bool(r.h('retry-after')), r)
+           pre.status == 503 and r.status == 503 and 'counter_store_full' in reason_of(r) and bool(r.h('retry-after')), r)
 
 
 def restart_upstream():
@@ -1074,6 +1223,20 @@ def oidc_cases():
         expect_401('401 JWT %s' % name, r, 'invalid_token')
     expect_401('401 not a JWT', post(None, rpc('ping'), extra=[('Authorization', 'Bearer abc.def')]), 'invalid_token')
     expect_401('401 no token', post(None, rpc('ping')))
+
+    # issue 19 item 5: subjects that are not printable ASCII or are long work in their own sessions
+    # and stay apart (U+1F600 and U+F600, two 300-character subjects sharing 299)
+    sids = {}
+    for name in ('sub_jose', 'sub_backslash', 'sub_300', 'sub_300b', 'sub_emoji', 'sub_f600'):
+        r, sid = initialize(name, src='127.0.8.1')
+        calls = [post(name, rpc('ping', None, 10 + i), sid=sid, src='127.0.8.1').status for i in range(2)]
+        sids[name] = sid
+        report('OIDC subject %s: initialize %d, its own session answers %s' % (name, r.status, calls),
+               r.status == 200 and calls == [200, 200], r)
+    for a, b in (('sub_emoji', 'sub_f600'), ('sub_300', 'sub_300b')):
+        r = post(b, rpc('ping', None, 20), sid=sids[a], src='127.0.8.1')
+        report('OIDC subjects %s and %s are two identities: %s\'s session is 404 for %s' % (a, b, a, b),
+               r.status == 404, r)
 
     # warm cache survives an IdP outage (a token never seen before still verifies)
     idp('stop')

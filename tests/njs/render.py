@@ -68,8 +68,9 @@ else:
 VARIANT = os.environ.get('MCPSEC_VARIANT', '')
 MAX_SESSIONS_TOTAL = 1000
 if mode == 'bearer':
-    policy['users']['erin'] = {'token': TOKENS.setdefault('erin', 'tok-erin-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'),
-                               'roles': ['reader']}
+    for name in ('erin', 'frank', 'grace'):     # frank, grace: the review cases (http_cases.review_cases)
+        policy['users'][name] = {'token': TOKENS.setdefault(name, 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name),
+                                 'roles': ['reader']}
 if VARIANT:
     for i in range(200 if VARIANT == 'stores' else 30):
         name = 'u%d' % i

@@ -13,9 +13,11 @@ import jwt from 'jwt.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
 import lists from 'lists.js';
+import inflight from 'inflight.js';
+import uri from 'uri.js';
 
 var m = {};
-[util, json, http, rpc, authz, lists, limits, credentials, jwt, respond, sessions].forEach(function(mod) {
+[util, json, http, rpc, authz, lists, limits, credentials, jwt, respond, sessions, inflight, uri].forEach(function(mod) {
     Object.keys(mod).forEach(function(k) {
         if (m[k] !== undefined && m[k] !== mod[k]) {
             throw new Error('two modules export ' + k);
@@ -445,7 +447,13 @@ var HT = 'alice:$6$abc$hash-a\nbob:$6$def$hash-b\nalice2:$6$x$y\n';
 function basicHdr(s) {
     return 'Basic ' + Buffer.from(s).toString('base64');
 }
-eq('htpasswdEntry: user found', m.htpasswdEntry(HT, basicHdr('bob:pw')), {user: 'bob', line: 'bob:$6$def$hash-b'});
+eq('htpasswdEntry: user found', m.htpasswdEntry(HT, basicHdr('bob:pw')), {user: 'bob', line: 'bob:$6$def$hash-b', credential: 'Ym9iOnB3'});
+eq('htpasswdEntry: blanks around the credential are what nginx ignores too',
+   m.htpasswdEntry(HT, 'Basic  Ym9iOnB3 ').credential, 'Ym9iOnB3');
+eq('htpasswdEntry: a tab after the scheme', m.htpasswdEntry(HT, 'Basic\tYm9iOnB3').user, 'bob');
+eq('basicCacheKey: one key for "Basic", "basic" and two blanks',
+   [m.basicCacheKey(m.htpasswdEntry(HT, 'basic Ym9iOnB3')), m.basicCacheKey(m.htpasswdEntry(HT, 'Basic  Ym9iOnB3'))],
+   [m.basicCacheKey(m.htpasswdEntry(HT, 'Basic Ym9iOnB3')), m.basicCacheKey(m.htpasswdEntry(HT, 'Basic Ym9iOnB3'))]);
 eq('htpasswdEntry: prefix of another name is not a match', m.htpasswdEntry(HT, basicHdr('alice:pw')).line, 'alice:$6$abc$hash-a');
 eq('htpasswdEntry: unknown user', m.htpasswdEntry(HT, basicHdr('carol:pw')), null);
 eq('htpasswdEntry: lowercase scheme', m.htpasswdEntry(HT, basicHdr('bob:pw').replace('Basic', 'basic')).user, 'bob');
@@ -491,6 +499,37 @@ eq('unauthorizedMessage: names the mode', m.unauthorizedMessage(inMode('basic'),
 
 /* ---- JWT / JWK ---- */
 var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));
+
+// issue 19 item 1: a resource URI is authorised only in the form a WHATWG URL parser (the
+// SDKs') leaves as it is; every escape from a glob by normalisation is refused
+var ACCEPTED = ['demo://resource/static/document/a.md', 'demo://resource/dynamic/text/1', 'file:///exact.txt',
+                'https://example.com/docs/a%20b.md', 'demo://resource/static/document/a.md?x=..#..', 'demo:opaque/path',
+                'x://host/mid/y.md', 'https://example.com/', 'demo://resource/static/document/%C3%A9.md'];
+Object.keys(fx.uri_cases).forEach(function(u) {
+    var problem = m.uriProblem(u);
+    var href = fx.uri_cases[u];
+    if (ACCEPTED.indexOf(u) >= 0) {
+        report('uriProblem: accepts ' + JSON.stringify(u) + ' (the WHATWG parser leaves it as it is)',
+               problem === null && href === u, problem + ' / ' + href);
+    } else {
+        report('uriProblem: refuses ' + JSON.stringify(u) + ' (' + problem + '; WHATWG: ' + JSON.stringify(href) + ')',
+               problem !== null);
+    }
+    if (problem === null) {
+        report('uriProblem: what it accepts the parser does not change: ' + JSON.stringify(u), href === u, href);
+    }
+});
+eq('allowed: the dot-segment escape from a glob is refused to the reader',
+   m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/static/document/../../secret/key'), false);
+eq('allowed: the %2e%2e escape from a glob is refused to the reader',
+   m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/static/document/%2e%2e/%2e%2e/secret/key'), false);
+eq('allowed: the reader still reads its document',
+   m.allowed(POLICY, ['reader'], 'resource', 'demo://resource/static/document/a.md'), true);
+var listed = {resources: [{uri: 'demo://resource/static/document/a.md'}, {uri: 'demo://resource/static/document/../../secret/key'},
+                          {uri: 'demo://resource/static/document/%2e%2e/x'}]};
+m.filterListResult(POLICY, ['reader'], 'resources', listed);
+eq('filterListResult: a listed URI not in its served form is not shown to a glob role', listed.resources.map(function(x) { return x.uri; }),
+   ['demo://resource/static/document/a.md']);
 var rsaJwk = fx.jwks.keys[0];
 var ecJwk = fx.jwks.keys[1];
 var OIDC = {issuer: fx.issuer, audience: fx.audience, algorithms: ['RS256', 'ES256'], subject_claim: 'sub',
@@ -582,6 +621,42 @@ async function jwtCases() {
     var ok = await m.verifyJwt(fx.tokens.rs256_admin, fx.jwks.keys, OIDC, Date.now() / 1000);
     eq('verifyJwt: roles from dotted path', m.rolesFromClaims(ok.claims, OIDC.roles_claim), ['admin']);
 }
+
+// issue 19 item 5: one injective form of an identity, nothing clipped
+eq('escapeText: printable ASCII stays', m.escapeText('alice@example.com'), 'alice@example.com');
+eq('escapeText: the backslash is escaped (one decoding only)', m.escapeText('CONTOSO\\alice'), 'CONTOSO\\u005calice');
+eq('escapeText: non-ASCII', m.escapeText('jos\u00e9'), 'jos\\u00e9');
+eq('escapeText: U+2028 and U+0085', m.escapeText('a\u2028b\u0085'), 'a\\u2028b\\u0085');
+eq('escapeText: a character past U+FFFF is its surrogate pair', m.escapeText('\u{1F600}'), '\\ud83d\\ude00');
+report('escapeText: U+1F600 and U+F600 stay two texts', m.escapeText('\u{1F600}') !== m.escapeText('\uF600'));
+report('subjectKey: U+1F600 and U+F600 are two identities', m.subjectKey('\u{1F600}') !== m.subjectKey('\uF600'));
+eq('subjectKey: a short subject is its escaped text', m.subjectKey('jos\u00e9'), 'jos\\u00e9');
+var longA = 'a'.repeat(300);
+var longB = 'a'.repeat(299) + 'b';
+report('subjectKey: a 300-character subject is hashed, not clipped (\\h + 43 characters)',
+       m.subjectKey(longA).length === 45 && m.subjectKey(longA).indexOf('\\h') === 0, m.subjectKey(longA));
+report('subjectKey: two long subjects sharing 299 characters stay apart', m.subjectKey(longA) !== m.subjectKey(longB));
+report('subjectKey: a subject of 128 escaped characters is kept as is', m.subjectKey('x'.repeat(128)) === 'x'.repeat(128));
+report('subjectKey: a long non-ASCII subject is hashed', m.subjectKey('\u00e9'.repeat(30)).indexOf('\\h') === 0);
+report('subjectKey: no subject can look like a hashed one', m.subjectKey('\\h' + 'A'.repeat(43)).indexOf('\\u005ch') === 0);
+// issue 19 item 4: in-flight ids
+eq('claimKey: the id as JSON text', m.claimKey('s1', 7), 'q:s1\n7');
+report('claimKey: 7 and "7" are two ids (as the SDK keys them)', m.claimKey('s1', 7) !== m.claimKey('s1', '7'));
+report('claimKey: the session is part of the key', m.claimKey('s1', 7) !== m.claimKey('s2', 7));
+report('claimKey: a long string id is hashed', m.claimKey('s1', 'x'.repeat(500)).length < 60 &&
+       m.claimKey('s1', 'x'.repeat(500)) !== m.claimKey('s1', 'x'.repeat(499) + 'y'));
+// issue 19 item 2: the initialize the backend's SDK accepts
+var INIT_OK = {protocolVersion: '2025-06-18', capabilities: {}, clientInfo: {name: 'c', version: '1'}};
+eq('initializeProblem: well-formed', m.initializeProblem(INIT_OK), null);
+[['no params', null, 'params'],
+ ['protocolVersion a number', {protocolVersion: 1, capabilities: {}, clientInfo: {name: 'c', version: '1'}}, 'params.protocolVersion (a string)'],
+ ['capabilities missing', {protocolVersion: 'v', clientInfo: {name: 'c', version: '1'}}, 'params.capabilities (an object)'],
+ ['capabilities an array', {protocolVersion: 'v', capabilities: [], clientInfo: {name: 'c', version: '1'}}, 'params.capabilities (an object)'],
+ ['clientInfo without version', {protocolVersion: 'v', capabilities: {}, clientInfo: {name: 'c'}}, 'params.clientInfo (an object with a string name and version)'],
+ ['clientInfo a string', {protocolVersion: 'v', capabilities: {}, clientInfo: 'c'}, 'params.clientInfo (an object with a string name and version)']
+].forEach(function(c) {
+    eq('initializeProblem: ' + c[0], m.initializeProblem(c[1]), c[2]);
+});
 
 jwtCases().then(function() {
     console.log('UNIT ' + (total - failures) + '/' + total + ' passed');

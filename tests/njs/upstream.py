@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,7 +21,9 @@ LISTS = {
     'prompts/list': ('prompts', [{'name': 'simple-prompt'}, {'name': 'complex-prompt'}]),
     'resources/list': ('resources', [{'uri': 'demo://resource/static/document/a.md', 'name': 'a'},
                                      {'uri': 'demo://resource/static/document/sub/b.md', 'name': 'b'},
-                                     {'uri': 'demo://resource/secret/key', 'name': 'key'}]),
+                                     {'uri': 'demo://resource/secret/key', 'name': 'key'},
+                                     # matches the reader's glob as text, resolves outside it (issue 19 item 1)
+                                     {'uri': 'demo://resource/static/document/../../secret/key', 'name': 'escape'}]),
     'resources/templates/list': ('resourceTemplates', [{'uriTemplate': 'demo://resource/static/document/{name}', 'name': 'doc'},
                                                        {'uriTemplate': 'demo://resource/secret/{id}', 'name': 'secret'}]),
 }
@@ -64,7 +67,12 @@ class Handler(BaseHTTPRequestHandler):
             if ((msg.get('params') or {}).get('clientInfo') or {}).get('name') == 'answer-404':
                 # a backend that answers 404 to a request without a session (issue 13, item 6)
                 return self.send(404, {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32001, 'message': 'Session not found'}})
-            sid = str(uuid.uuid4())
+            client = ((msg.get('params') or {}).get('clientInfo') or {}).get('name')
+            # 'fixed-sid': the same backend id every time, so that the second binding fails and the
+            # gateway must end the session it cannot bind (issue 19 item 2); 'slow': answers after 1 s
+            sid = 'fixed-sid-0001' if client == 'fixed-sid' else str(uuid.uuid4())
+            if client == 'slow':
+                time.sleep(1.0)
             with LOCK:
                 SESSIONS.add(sid)
             return self.send(200, {'jsonrpc': '2.0', 'id': msg.get('id'), 'result': {'seen': self.seen(body)}},
@@ -75,6 +83,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(202)
         if msg['method'] in LISTS:
             return self.list_answer(msg, body)
+        if msg['method'] == 'tools/call' and (msg.get('params') or {}).get('name') == 'sleep':
+            time.sleep(min(3.0, float(((msg['params'].get('arguments') or {}).get('seconds')) or 1)))
         return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'result': {'seen': self.seen(body)}})
 
     def list_answer(self, msg, body):
@@ -117,6 +127,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         sid = self.headers.get('Mcp-Session-Id')
+        with open('/tmp/upstream-deletes.log', 'a') as log:    # what the gateway ended (http_cases.py)
+            log.write('%s\n' % sid)
         with LOCK:
             if sid not in SESSIONS:
                 return self.send(404, {'error': 'session'})

@@ -291,6 +291,49 @@ def test_audit_report_reads_rotated_gz_copies_and_splits_at_newline_only(host):
     assert "gz-in-window=4" in text and "gz-too-old" not in text
 
 
+# ---------------------------------------------------------------- issue 19: the second review
+
+def test_resource_uris_are_authorised_in_the_form_the_server_resolves(box):
+    got = box("uri")
+    enf.show("bob (resources demo://resource/static/document/*): resources/list", ", ".join(got["listed"]) or "(none)")
+    enf.show(f"bob: resources/read {got['allowed']}", got["allowed_read"])
+    for key, value in got.items():
+        if key.startswith("resources/"):
+            enf.show(f"bob: {key}", value)
+    assert got["listed"] and all(u.startswith("demo://resource/static/document/") for u in got["listed"]), got
+    assert got["allowed_read"] == "200 contents", got
+    refused = {k: v for k, v in got.items() if k.startswith("resources/")}
+    assert refused and all(v.startswith("403") for v in refused.values()), refused
+
+
+def test_one_answer_per_id_in_a_session(box):
+    got = box("id-race")
+    enf.show(f"tools/list and ping with one id in bob's session, {got['rounds']} races beside a 60 KB echo",
+             json.dumps(got["answers"], sort_keys=True))
+    enf.show("unfiltered tools lists seen by bob (role reader: echo, get-sum)", got["unfiltered_lists"])
+    enf.show("requests refused while their id was in flight (400 id_in_flight)", got["refused_in_flight"])
+    assert got["unfiltered_lists"] == 0, got
+    assert got["refused_in_flight"] >= 1, got
+
+
+def test_no_server_process_outside_a_counted_session(box):
+    got = box("spawn")
+    enf.show("60 initializes the backend would refuse only after spawning (Accept, Content-Type, params)",
+             json.dumps(got["variants"], sort_keys=True))
+    enf.show("MCP server processes before / after those 60", f"{got['before']} / {got['after_variants']}")
+    enf.show("10 aborted initializes of dave (cap 3): MCP server processes after",
+             f"{got['after_aborted']}; dave's next initialize: {got['dave_after_aborted']}")
+    enf.show("nginx restart: MCP server processes after it",
+             f"{got['after_restart']} (rc {got['nginx_restart_rc']}); dave then opens {got['dave_after_restart']}")
+    enf.show("peak MCP server processes over the case (host session cap 8)", f"{got['peak']} in {got['samples']} samples")
+    assert sum(got["variants"].values()) == 60 and all(k.split()[0] in ("400", "406", "415") for k in got["variants"]), got
+    assert got["after_variants"] <= got["before"], got
+    assert got["dave_after_aborted"].startswith("429"), got
+    assert got["nginx_restart_rc"] == 0 and got["after_restart"] == 0, got
+    assert got["dave_after_restart"] == [200, 200, 200, 429], got
+    assert got["peak"] <= 8, got
+
+
 # ---------------------------------------------------------------- the chaos drill (last: it restarts things)
 
 def test_chaos_drill(host, box):

@@ -6,10 +6,12 @@
  *   {tools_all, tools: [names], resources_all, resources: [URI globs],
  *    prompts_all, prompts: [names]}
  * Resource globs: '*' matches any run of characters ('/' included); every
- * other character is literal.
+ * other character is literal. A resource URI is matched only in the form the
+ * server resolves it to (uri.js); any other is allowed to no role.
  */
 
 import util from 'util.js';
+import uri from 'uri.js';
 
 var hasOwn = util.hasOwn;
 
@@ -78,6 +80,10 @@ function fieldsOf(target) {
 function allowed(policy, roles, target, name) {
     var f = fieldsOf(target);
     if (typeof name !== 'string' || f === null) {
+        return false;
+    }
+    /* a resource URI only in the form the server resolves it to (uri.js), for every role */
+    if (target === 'resource' && uri.uriProblem(name) !== null) {
         return false;
     }
     for (var i = 0; i < roles.length; i++) {

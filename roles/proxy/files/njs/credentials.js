@@ -53,9 +53,11 @@ function matchStaticToken(tokens, token) {
 
 
 /* The htpasswd line of the user named in a Basic Authorization header, and
- * the header: null when there is no usable header or no such user. */
+ * the credential (its base64 part): null when there is no usable header or no
+ * such user. The scheme's case and the blanks around the credential are what
+ * nginx's auth_basic ignores too, so "Basic  <b64>" is the same credential. */
 function htpasswdEntry(text, header) {
-    var m = /^Basic ([A-Za-z0-9+\/]+={0,2})$/i.exec(header || '');
+    var m = /^Basic[ \t]+([A-Za-z0-9+\/]+={0,2})[ \t]*$/i.exec(header || '');
     if (!m) {
         return null;
     }
@@ -77,13 +79,13 @@ function htpasswdEntry(text, header) {
         at += 1;
     }
     var end = text.indexOf('\n', at);
-    return {user: prefix.slice(0, -1), line: end < 0 ? text.slice(at) : text.slice(at, end)};
+    return {user: prefix.slice(0, -1), line: end < 0 ? text.slice(at) : text.slice(at, end), credential: m[1]};
 }
 
-/* Cache key of a credential: the header and the user's current htpasswd
- * line (its salted hash), so a changed or removed password never hits. */
-function basicCacheKey(entry, header) {
-    return sha256hex(entry.line + '\n' + header);
+/* Cache key of a credential: the normalised credential and the user's current
+ * htpasswd line (its salted hash), so a changed or removed password never hits. */
+function basicCacheKey(entry) {
+    return sha256hex(entry.line + '\nBasic ' + entry.credential);
 }
 
 /* js_set $mcpsec_basic_realm, read by auth_basic in the access phase: "off"
@@ -104,7 +106,7 @@ function basicRealm(r) {
         if (entry === null) {
             return 'mcpsec';
         }
-        var key = basicCacheKey(entry, header);
+        var key = basicCacheKey(entry);
         var cached = ngx.shared.mcpsec_basic.get(key);
         if (cached === entry.user) {
             r.variables.mcpsec_basic_state = 'cached';

@@ -270,7 +270,7 @@ function checkClaims(claims, oidc, nowS) {
         return 'bad_iat';
     }
     var sub = claims[oidc.subject_claim];
-    if (!hasOwn(claims, oidc.subject_claim) || typeof sub !== 'string' || sub === '' || sub.length > 256) {
+    if (!hasOwn(claims, oidc.subject_claim) || typeof sub !== 'string' || sub === '' || sub.length > 1024) {
         return 'no_subject';
     }
     if (SUBJECT_FORBIDDEN_RE.test(sub)) {

@@ -40,6 +40,8 @@ import respond from 'respond.js';
 import sessions from 'sessions.js';
 import lists from 'lists.js';
 import route from 'route.js';
+import inflight from 'inflight.js';
+import uri from 'uri.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
@@ -147,7 +149,7 @@ function authenticate(r, policy) {
 
 /* The protocol versions this gateway serves: every revision with sessions.
  * 2026-07-28 (stateless) is answered with -32022 naming these, so that
- * clients fall back to a session (README "Protocol revisions": supergateway
+ * clients fall back to a session (docs/security.md "Protocol revisions": supergateway
  * 4.0.0 starts a server process for every stateless request). */
 function sessionVersions() {
     return ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -259,7 +261,7 @@ function enforceStream(r, method, sid) {
 function readMessage(r) {
     var ctErr = checkContentType(r.headersIn['Content-Type']);
     if (ctErr !== null) {
-        deny(r, 400, ctErr, null);
+        deny(r, 415, ctErr, null);
         return null;
     }
     var buf;
@@ -292,7 +294,11 @@ function refuseMessage(r, info) {
         return true;
     }
     setVar(r, 'mcpsec_rpc_method', info.method || info.kind);
-    r.variables.mcpsec_rpc_id = info.id === undefined || info.id === null ? '' : JSON.stringify(info.id);
+    if (info.hasId) {
+        var idText = JSON.stringify(info.id);
+        r.variables.mcpsec_rpc_id = idText;       /* raw JSON: sessionGone answers with it */
+        setVar(r, 'mcpsec_rpc_id_log', idText);   /* escaped: what the audit log carries */
+    }
     if (info.target === 'tool') {
         setVar(r, 'mcpsec_tool', info.name);
     }
@@ -304,6 +310,13 @@ function refuseTarget(r, policy, a, info) {
     if (info.method === 'tools/call' && !TOOL_NAME_RE.test(info.name)) {
         /* no real tool has such a name: refused whatever the role (MCP tool-name characters) */
         forbid(r, policy, 'tool_name', info.id, 'tool names are 1-128 of [A-Za-z0-9_.-]');
+        return true;
+    }
+    var problem = info.target === 'resource' ? uri.uriProblem(info.name) : null;
+    if (problem !== null) {
+        /* not the form the server resolves (dot segments, encoded '/', ...): refused whatever the role */
+        forbid(r, policy, 'resource_uri', info.id, 'the resource URI has ' + problem +
+               '; send it in the form the server lists it');
         return true;
     }
     if (info.target === null || authz.allowed(policy, a.roles, info.target, info.name)) {
@@ -345,6 +358,49 @@ function refuseModern(r, info) {
                     {supported: sessionVersions(), requested: requested === null ? MODERN_VERSION : requested});
 }
 
+/* An initialize the backend would refuse only after it started an MCP server
+ * process (supergateway 4.0.0 spawns the child before its SDK checks Accept;
+ * the refused transport never gets a session id, so nothing ends the child)
+ * is answered here, before a slot is reserved or the backend is contacted.
+ * Content-Type was checked by readMessage (415). True when it answered. */
+function refuseInitialize(r, info) {
+    var accept = r.headersIn.Accept;
+    if (typeof accept !== 'string' || accept.indexOf('application/json') < 0 ||
+        accept.indexOf('text/event-stream') < 0) {
+        respond.denyRpc(r, 406, 'not_acceptable', info.id, -32000,
+                        'Not Acceptable: the client must accept both application/json and text/event-stream');
+        return true;
+    }
+    var problem = rpc.initializeProblem(info.params);
+    if (problem !== null) {
+        respond.denyRpc(r, 400, 'invalid_initialize', info.id, INVALID_PARAMS,
+                        'Invalid params: initialize needs ' + problem);
+        return true;
+    }
+    return false;
+}
+
+/* A request whose id another request of the session still has in flight
+ * (inflight.js: the backend would hand it the other's answer). True when it
+ * answered. */
+function refuseIdInFlight(r, sid, info) {
+    var claimed;
+    try {
+        claimed = inflight.claimId(r, sid, info.id);
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: session store refused an in-flight id (' + e.message + '): denying');
+        deny(r, 503, 'session_store_full', info.id, {'Retry-After': '5'});
+        return true;
+    }
+    if (!claimed) {
+        respond.denyRpc(r, 400, 'id_in_flight', info.id, -32600,
+                        'Invalid Request: id ' + util.clip(JSON.stringify(info.id)) +
+                        ' is already in flight in this session (JSON-RPC ids must not be reused)');
+        return true;
+    }
+    return false;
+}
+
 /* initialize without a session: the subject's session cap, then a pending
  * reservation the bind location's header filter turns into a binding. */
 function openSession(r, policy, subject, info) {
@@ -381,9 +437,10 @@ function enforce(r, policy, a) {
         }
         return;
     }
-    /* the subject as $mcpsec_subject holds it (escaped), so bindings made from either agree */
-    var subject = respond.escapeText(a.subject);
-    setVar(r, 'mcpsec_subject', subject);
+    /* the one injective form of the identity (respond.subjectKey): every key, the
+     * bind location's header filter ($mcpsec_subject) and the audit log use it as is */
+    var subject = respond.subjectKey(a.subject);
+    r.variables.mcpsec_subject = subject;
     setVar(r, 'mcpsec_roles', a.roles.join(','));
 
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
@@ -429,11 +486,17 @@ function enforce(r, policy, a) {
         deny(r, 400, 'session_required', info.id);
         return;
     }
+    /* the id's claim before the tool's slot: a request refused for its id takes no slot */
+    if (sid !== undefined && info.kind === 'request' && refuseIdInFlight(r, sid, info)) {
+        return;
+    }
     if (refuseToolRate(r, policy, subject, info)) {
         return;
     }
     if (info.method === 'initialize' && sid === undefined) {
-        openSession(r, policy, subject, info);
+        if (!refuseInitialize(r, info)) {
+            openSession(r, policy, subject, info);
+        }
         return;
     }
     var list = info.spec !== null && info.spec.list !== undefined ? info.spec.list : null;
@@ -521,8 +584,20 @@ function internalError(r, e) {
     }
 }
 
+/* $mcpsec_session, what the audit log says of the Mcp-Session-Id the request
+ * named: the id when it has the form of one (printable ASCII), else a marker;
+ * never the client's raw bytes (nginx's escape=json passes U+2028 and invalid
+ * UTF-8 through). */
+function noteSession(r) {
+    var sid = r.headersIn['Mcp-Session-Id'];
+    if (sid !== undefined) {
+        r.variables.mcpsec_session = SESSION_ID_RE.test(sid) ? sid : '(malformed)';
+    }
+}
+
 /* js_content for the MCP location */
 function handle(r) {
+    noteSession(r);
     var policy = getPolicy();
     try {
         if (policy === null) {
@@ -548,6 +623,7 @@ function handle(r) {
 /* js_content for "error_page 401 = @mcpsec_unauthorized": auth_basic refused
  * (basic mode). A bare "=" lets this handler choose 401 or 429. */
 function basicUnauthorized(r) {
+    noteSession(r);
     if (authThrottled(r)) {
         return;
     }
@@ -564,7 +640,8 @@ function basicUnauthorized(r) {
 
 /* js_content for error_page targets (nginx-generated errors, limit_req 429). */
 function nginxError(r) {
-    var status = Number(r.variables.status) || 500;
+    var status = Number(r.variables.mcpsec_nginx_status || r.variables.status) || 500;
+    noteSession(r);
     /* an initialize that got no session holds no session slot */
     sessions.cancel(r);
     if (status === 401) {
@@ -575,6 +652,11 @@ function nginxError(r) {
                    503: 'upstream_unavailable', 504: 'upstream_timeout'};
     if (!hasOwn(MESSAGES, status)) {
         status = 500;
+    }
+    /* a client over its refusal (or failed-authentication) limit meets 429 here too:
+     * a flood of bodies nginx refuses (413, 400) never gets past the gate by it */
+    if (status >= 400 && status < 500 && status !== 429 && authThrottled(r)) {
+        return;
     }
     var extra = null;
     if (status === 429) {
@@ -589,6 +671,8 @@ export default {
     handle: handle,
     upstreamHeaders: sessions.upstreamHeaders,
     sessionGone: sessions.sessionGone,
+    reapOrphans: sessions.reapOrphans,
+    inflightEnd: inflight.auditRpcId,
     basicRealm: credentials.basicRealm,
     nginxError: nginxError,
     basicUnauthorized: basicUnauthorized

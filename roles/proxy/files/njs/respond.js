@@ -9,7 +9,8 @@ var hasOwn = util.hasOwn;
 var clip = util.clip;
 var joinList = util.joinList;
 
-var RPC_CODES = {400: -32600, 401: -32001, 403: -32003, 404: -32001, 405: -32600, 413: -32600,
+var RPC_CODES = {400: -32600, 401: -32001, 403: -32003, 404: -32001, 405: -32600, 406: -32600, 413: -32600,
+                 415: -32600,
                  429: -32029, 500: -32603, 502: -32603, 503: -32603, 504: -32603};
 
 function rpcError(id, status, message) {
@@ -81,19 +82,46 @@ function unauthorizedMessage(policy, reason) {
     return 'Unauthorized (' + reason + '): ' + hint;
 }
 
-/* Every byte outside printable ASCII becomes \uXXXX text before it reaches a
- * variable the audit log reads: nginx's escape=json leaves U+2028, U+2029 and
- * U+0085 raw, which line-splitting readers take for line ends. */
-var UNPRINTABLE_RE = /[^\x20-\x5b\x5d-\x7e]/;        /* and the backslash: one text per value */
+/* Every character outside printable ASCII becomes \uXXXX text (a character
+ * past U+FFFF its UTF-16 surrogate pair, so no two characters share a text)
+ * before it reaches a variable the audit log reads: nginx's escape=json leaves
+ * U+2028, U+2029 and U+0085 raw, which line-splitting readers take for line
+ * ends. The backslash is escaped too, so the result decodes one way only. */
+var UNPRINTABLE_RE = /[^\x20-\x5b\x5d-\x7e]/;
 var UNPRINTABLE_ALL_RE = /[^\x20-\x5b\x5d-\x7e]/g;
+
+function hex4(n) {
+    return '\\u' + ('000' + n.toString(16)).slice(-4);
+}
 
 function escapeText(s) {
     if (!UNPRINTABLE_RE.test(s)) {
         return s;
     }
     return s.replace(UNPRINTABLE_ALL_RE, function (c) {
-        return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+        var cp = c.codePointAt(0);
+        if (cp > 0xffff) {
+            cp -= 0x10000;
+            return hex4(0xd800 + (cp >> 10)) + hex4(0xdc00 + (cp & 0x3ff));
+        }
+        return hex4(cp);
     });
+}
+
+/* The one form of an authenticated identity, used for every key (session
+ * bindings, slots, route MACs, counters, limit zones), the audit log and the
+ * backend's X-Mcpsec-Subject: its escapeText form, which is injective, or for
+ * one longer than SUBJECT_MAX that form would take, '\h' and the base64url
+ * SHA-256 of the subject (no escaped text holds a backslash before anything
+ * but 'u', so the two forms never meet). Nothing is clipped. */
+var SUBJECT_MAX = 128;
+
+function subjectKey(s) {
+    var e = escapeText(String(s));
+    if (e.length <= SUBJECT_MAX) {
+        return e;
+    }
+    return '\\h' + require('crypto').createHash('sha256').update(String(s)).digest('base64url');
 }
 
 function setVar(r, name, value) {
@@ -101,9 +129,11 @@ function setVar(r, name, value) {
 }
 
 function send(r, status, reason, body, headers) {
-    /* 401, 403 and 404 the proxy answers count toward the client's refusal
-     * limit; a store that cannot count them refuses instead (fail closed). */
-    if ((status === 401 || status === 403 || status === 404) && !limits.countFor(r, 'refusals')) {
+    /* Every 4xx the proxy answers but 429 (400, 401, 403, 404, 405, 406, 413,
+     * 415, ...) counts toward the client's refusal limit, which limits.gate
+     * checks before the credential or the body is looked at; a store that
+     * cannot count it refuses instead (fail closed). */
+    if (status >= 400 && status < 500 && status !== 429 && !limits.countFor(r, 'refusals')) {
         status = 503;
         reason = 'counter_store_full';
         body = rpcError(null, 503, MESSAGES[503] + ': ' + reason);
@@ -124,7 +154,8 @@ function send(r, status, reason, body, headers) {
 
 var MESSAGES = {
     400: 'Bad request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Session not found',
-    405: 'Method not allowed', 413: 'Request body too large', 429: 'Too many requests',
+    405: 'Method not allowed', 406: 'Not acceptable', 413: 'Request body too large',
+    415: 'Unsupported media type', 429: 'Too many requests',
     500: 'Internal error', 502: 'Upstream unavailable', 503: 'Service unavailable',
     504: 'Upstream timeout'
 };
@@ -158,6 +189,7 @@ export default {
     unauthorizedMessage: unauthorizedMessage,
     setVar: setVar,
     escapeText: escapeText,
+    subjectKey: subjectKey,
     send: send,
     deny: deny,
     denyRpc: denyRpc,

@@ -112,17 +112,29 @@ function mint(r, backendSid, subject) {
                  c.instances, mcpsec_route_key.key);
 }
 
+/* Pure: the backend URL of instance i under conf c. */
+function instanceUrl(c, i) {
+    return 'http://' + c.address + ':' + (c.port + i) + c.path;
+}
+
 /* Pure: where the session sid (an id this host issued) lives, under conf c. */
 function backendIn(sid, c) {
     var s = parse(sid);
     if (s === null || s.host !== c.host || s.instance >= c.instances) {
         return null;
     }
-    return {url: 'http://' + c.address + ':' + (c.port + s.instance) + c.path, sid: s.backend};
+    return {url: instanceUrl(c, s.instance), sid: s.backend};
 }
 
 function backendOf(sid) {
     return backendIn(sid, conf());
+}
+
+/* The backend URL of the instance that answered this request, or null. */
+function answeredUrl(r) {
+    var c = conf();
+    var i = instanceOf(r.variables.upstream_addr, c.port);
+    return i >= 0 && i < c.instances ? instanceUrl(c, i) : null;
 }
 
 export default {
@@ -130,6 +142,7 @@ export default {
     mint: mint,
     backendOf: backendOf,
     backendIn: backendIn,
+    answeredUrl: answeredUrl,
     /* for tests/njs/unit.js */
     parse: parse,
     verify: verify,

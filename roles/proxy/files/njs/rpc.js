@@ -249,8 +249,28 @@ function checkMcpHeaders(info, hMethod, hName, required) {
     return null;
 }
 
+/* What an initialize's params lack for the MCP SDK's InitializeRequestSchema
+ * (protocolVersion, capabilities, clientInfo {name, version}), or null. */
+function initializeProblem(params) {
+    if (params === null) {
+        return 'params';
+    }
+    if (typeof params.protocolVersion !== 'string') {
+        return 'params.protocolVersion (a string)';
+    }
+    if (!isPlainObject(params.capabilities)) {
+        return 'params.capabilities (an object)';
+    }
+    var ci = params.clientInfo;
+    if (!isPlainObject(ci) || typeof ci.name !== 'string' || typeof ci.version !== 'string') {
+        return 'params.clientInfo (an object with a string name and version)';
+    }
+    return null;
+}
+
 export default {
     methodSpec: methodSpec,
+    initializeProblem: initializeProblem,
     claimsModern: claimsModern,
     requestedVersion: requestedVersion,
     classifyMessage: classifyMessage,

@@ -137,6 +137,9 @@ function upstreamHeaders(r) {
                 ngx.log(ngx.WARN, 'mcpsec: session not bound (its id is taken, or its reservation expired ' +
                         'before the backend answered): the client starts a new one');
             }
+            if (sid !== undefined) {
+                orphan(r, sid);                      /* the backend made it: end it there */
+            }
             delete r.headersOut['Mcp-Session-Id'];   /* never the backend's own id */
             cancel(r);
             return;
@@ -155,6 +158,52 @@ function upstreamHeaders(r) {
         ngx.log(ngx.ERR, 'mcpsec: session bookkeeping failed: ' + e.message);
         cancel(r);
     }
+}
+
+/* A session the backend opened that no binding holds (the reservation expired
+ * before the answer, the store refused the binding, the id was unusable) has a
+ * running MCP server process nobody counts: it is written to mcpsec_orphans
+ * ('<instance URL> <backend id>') and reapOrphans ends it at the backend. */
+function orphan(r, backendSid) {
+    var url = route.answeredUrl(r);
+    if (url === null || !SESSION_ID_RE.test(backendSid)) {
+        ngx.log(ngx.ERR, 'mcpsec: an unbound backend session cannot be ended (unknown instance ' +
+                r.variables.upstream_addr + '): the backend reaps it when idle');
+        return;
+    }
+    try {
+        ngx.shared.mcpsec_orphans.set(url + ' ' + backendSid, '1');
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: orphan store refused an unbound backend session (' + e.message +
+                '): the backend reaps it when idle');
+    }
+}
+
+var REAP_BATCH = 32;
+
+/* js_periodic (every second, one worker): DELETE each orphan at its backend;
+ * an orphan is forgotten once the backend ended it (2xx) or no longer knows it
+ * (404); anything else is tried again on the next round. */
+function reapOrphans() {
+    var store = ngx.shared.mcpsec_orphans;
+    var keys = store.keys(REAP_BATCH);
+    var ends = [];
+    for (var i = 0; i < keys.length; i++) {
+        ends.push(endOrphan(store, keys[i]));
+    }
+    return Promise.all(ends);
+}
+
+function endOrphan(store, key) {
+    var sp = key.indexOf(' ');
+    return ngx.fetch(key.slice(0, sp), {method: 'DELETE', headers: {'Mcp-Session-Id': key.slice(sp + 1)}})
+        .then(function (reply) {
+            if ((reply.status >= 200 && reply.status < 300) || reply.status === 404) {
+                store.delete(key);
+            }
+        }, function (e) {
+            ngx.log(ngx.WARN, 'mcpsec: ending an unbound backend session failed: ' + e.message);
+        });
 }
 
 /* A session slot for `subject` (initialize without a session): a user slot,
@@ -368,5 +417,6 @@ export default {
     release: release,
     notFound: notFound,
     upstreamHeaders: upstreamHeaders,
-    sessionGone: sessionGone
+    sessionGone: sessionGone,
+    reapOrphans: reapOrphans
 };
