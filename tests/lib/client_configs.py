@@ -1,4 +1,4 @@
-"""Client configurations for a gateway: the ones scripts/demo.sh prints and the README shows.
+"""Client configurations for a gateway: the ones scripts/demo.sh prints and docs/clients.md shows.
 
     python tests/lib/client_configs.py --client claude-desktop --url https://localhost:8443/mcp \
         --mode basic --user alice --secret-file .cache/demo/alice-password --ca-file .cache/demo/ca.pem
@@ -7,7 +7,7 @@ Clients: claude-desktop (mcp-remote over stdio), claude-code (`claude mcp add`),
 vscode. molecule/clients runs the claude-desktop entry exactly as printed (command, args and
 env) through mcp-remote and the claude-code lines as printed through Claude Code; it reads the
 cursor and vscode files as those editors do and drives their values with fastmcp (the editors
-themselves cannot be installed there; see the README for what is tested).
+themselves cannot be installed there; see docs/clients.md for what is tested).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ client; the official Python SDK (this venv); Claude Code. Credentials reach ever
 its environment or a 0600 file, never its command line, except Claude Code: its documented
 `claude mcp add --header` takes the header as an argument, and the test runs that line as
 printed, so the test credential is on that one short-lived process's command line (the
-README warns users of the same).
+docs/clients.md warns users of the same).
 """
 from __future__ import annotations
 

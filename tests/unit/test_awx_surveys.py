@@ -194,4 +194,15 @@ def test_collections_requirements_cover_what_the_playbooks_use():
     with open(os.path.join(REPO, 'collections', 'requirements.yml'), encoding='utf-8') as f:
         names = {c['name'] for c in yaml.safe_load(f)['collections']}
     assert {'community.crypto', 'community.general', 'awx.awx'} <= names
-    assert any(n.endswith('/gateway.git') for n in names)
+    # one pinned mcpsec.gateway: the execution environment's build, never a second copy from a branch
+    assert not any('gateway' in n for n in names), names
+
+
+def test_the_execution_environment_carries_the_pinned_build():
+    with open(os.path.join(REPO, 'execution-environment.yml'), encoding='utf-8') as f:
+        ee = yaml.safe_load(f)
+    with open(os.path.join(REPO, 'galaxy.yml'), encoding='utf-8') as f:
+        version = yaml.safe_load(f)['version']
+    files = [c['name'] for c in ee['dependencies']['galaxy']['collections'] if c.get('type') == 'file']
+    assert files == ['/tmp/mcpsec/mcpsec-gateway.tar.gz']
+    assert ee['options']['tags'] == ['mcpsec/gateway-ee:%s' % version]

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Every tag the README documents selects tasks of playbooks/site.yml.
+"""Every tag docs/roles.md documents selects tasks of playbooks/site.yml.
 
 A tag on include_tasks selects only the include itself (ansible-core 2.19), so a tag can
 look right in the code and select nothing: this lists the tasks each documented tag selects
@@ -52,9 +52,9 @@ def dynamic_includes():
 
 
 def documented_tags():
-    with open(os.path.join(ROOT, 'README.md')) as f:
+    with open(os.path.join(ROOT, 'docs', 'roles.md')) as f:
         text = f.read()
-    section = text.split('\n### Tags\n', 1)[1].split('\n## ', 1)[0]
+    section = text.split('\n## Tags\n', 1)[1].split('\n## ', 1)[0]
     return re.findall(r'^\| `([a-z_]+)` \|', section, re.M)
 
 

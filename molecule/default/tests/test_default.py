@@ -98,6 +98,7 @@ def test_supergateway_port_is_closed_from_outside():
 
 
 def test_supergateway_listens_but_only_loopback_reaches_it(host):
-    # It really is listening on all interfaces; only the firewall keeps it in.
-    assert host.socket("tcp://0.0.0.0:8000").is_listening or host.socket("tcp://:::8000").is_listening
+    # supergateway has no bind flag: the unit's preload keeps it on loopback.
+    assert host.socket("tcp://127.0.0.1:8000").is_listening
+    assert not host.socket("tcp://0.0.0.0:8000").is_listening and not host.socket("tcp://:::8000").is_listening
     assert host.run("curl -fsS http://127.0.0.1:8000/healthz").stdout.strip() == "ok"

@@ -29,21 +29,9 @@ NGINX_FILES = ["/etc/nginx/conf.d/mcpsec-http.conf", "/etc/nginx/sites-available
 
 
 @pytest.fixture(scope="module")
-def gw(host):
-    name = host.backend.get_hostname()
-    base = "https://" + hp.published(name, 443).replace("127.0.0.1", "localhost")
-    return {"name": name, "base": base, "mcp": base + "/mcp", "ca": gp.ca_file_from(host)}
-
-
-@pytest.fixture(scope="module")
 def probe(gw):
     with hp.probe_host(gw["name"]) as p:
         yield p
-
-
-@pytest.fixture(scope="module")
-def creds(host):
-    return {u: (u, hp.demo_password(host, u)) for u in ("alice", "bob")}
 
 
 def health(gw) -> int:
@@ -121,9 +109,10 @@ def test_second_host_reaches_only_80_and_443(host, gw, probe):
 
 
 def test_backends_listen_where_expected(host):
-    # supergateway binds every interface (no bind flag): only nftables keeps it in.
+    # supergateway has no bind flag: the unit's preload keeps every instance on loopback.
     for port in [8000 + n for n in range(instances(host))]:
-        assert host.socket(f"tcp://0.0.0.0:{port}").is_listening or host.socket(f"tcp://:::{port}").is_listening
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     assert host.socket("tcp://127.0.0.1:9113").is_listening
     assert not host.socket("tcp://0.0.0.0:9113").is_listening
     assert host.socket("tcp://127.0.0.1:8081").is_listening
@@ -484,4 +473,7 @@ def test_drill_session_burst_stays_within_limits(host, gw, creds):
     assert host.service(SUPERGATEWAY).is_running and host.service("mcpsec-supergateway@1").is_running
     # The proxy caps sessions per user: never more than the cap, every other open refused.
     assert codes.get(200, 0) <= cap
-    assert codes.get(429, 0) >= 200 - cap
+    # Every other open refused with 429. A request whose connection the loaded test host dropped
+    # (0: no HTTP answer) opened nothing either; a few are tolerated, any other status is not.
+    assert set(codes) <= {200, 429, 0} and codes.get(0, 0) <= 2, codes
+    assert codes.get(429, 0) + codes.get(0, 0) >= 200 - cap, codes

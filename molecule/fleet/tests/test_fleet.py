@@ -25,6 +25,7 @@ LB, GW1, GW2 = "mcpsec-fleet-lb", "mcpsec-fleet-gw1", "mcpsec-fleet-gw2"
 GATEWAYS = (GW1, GW2)
 AUDIT = "/var/log/nginx/mcpsec-audit.log"
 LIMIT = 150          # lb_rate_limit_requests per 10 s (molecule.yml)
+ANON_LIMIT = 40      # lb_rate_limit_anonymous_requests per 10 s and source address (molecule.yml)
 
 
 def password(user: str) -> str:
@@ -224,6 +225,59 @@ def test_per_credential_limit_holds_across_both_hosts(hosts, ca):
         s = hp.RawSession(c, URL, ("bob", password("bob")))
         assert s.open().status_code == 200
         s.close()
+
+
+def burst(ca, total: int, headers_of) -> list[int]:
+    """total POSTs through the load balancer, 8 at a time; headers_of(i) gives request i's headers."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+    async def run():
+        async with httpx.AsyncClient(verify=ca, timeout=30, limits=httpx.Limits(max_connections=8)) as c:
+            sem = asyncio.Semaphore(8)
+
+            async def one(i):
+                async with sem:
+                    r = await c.post(URL, json=body, headers={**gp.MCP_HEADERS, **headers_of(i)})
+                    return r.status_code
+            return await asyncio.gather(*[one(i) for i in range(total)])
+    return asyncio.run(run())
+
+
+def test_per_credential_key_is_normalised(hosts, ca):
+    """One credential spelled four ways (scheme case, extra whitespace) is one budget."""
+    import base64
+    time.sleep(11)     # carol's window from the burst before is empty again
+    token = base64.b64encode(f"carol:{password('carol')}".encode()).decode()
+    spellings = [f"Basic {token}", f"basic {token}", f"Basic   {token}", f"BASIC  {token}"]
+    before = {gw: len(audit(hosts[gw])) for gw in GATEWAYS}
+    total = LIMIT + 60
+    start = time.monotonic()
+    codes = burst(ca, total, lambda i: {"Authorization": spellings[i % len(spellings)]})
+    took = time.monotonic() - start
+    time.sleep(0.5)
+    reached = sum(len(audit(hosts[gw])) - before[gw] for gw in GATEWAYS)
+    per = {repr(sp.replace(token, "T")): codes[i::len(spellings)].count(429) for i, sp in enumerate(spellings)}
+    print(f"\n[verify] carol's credential spelled 4 ways ({total} requests in {took:.1f} s): "
+          f"{codes.count(429)} answered 429 by the load balancer (per spelling {per}); {reached} reached the "
+          f"gateways (limit {LIMIT} per 10 s for the one credential)")
+    assert took < 10
+    assert reached <= LIMIT
+    assert codes.count(429) >= total - LIMIT
+
+
+def test_requests_without_credentials_are_limited_per_address(hosts, ca):
+    total = ANON_LIMIT + 30
+    codes = burst(ca, total, lambda i: {})
+    with gp.http(ca) as c:
+        s = hp.RawSession(c, URL, ("bob", password("bob")))
+        with_credentials = s.open().status_code
+        s.close()
+    print(f"\n[verify] {total} requests without credentials from one address: "
+          f"{sorted(set(codes))}, {codes.count(429)} answered 429 (limit {ANON_LIMIT} per 10 s); "
+          f"bob with credentials from the same address meanwhile -> {with_credentials}")
+    assert codes.count(429) >= total - ANON_LIMIT
+    assert set(codes) <= {401, 429}
+    assert with_credentials == 200
 
 
 # ---------------------------------------------------------------- a host down

@@ -151,3 +151,16 @@ def test_a_real_gateway_ruleset_from_nft_1_1_3():
     for port in (22, 80, 443):
         out = nft_input_exposure(text, port)
         assert not out['closed'] and len(out['accepting_rules']) == 2, port
+
+
+def test_a_site_table_with_policy_accept_cannot_reopen_the_port():
+    """The host's own table (policy accept, a rule accepting 18777) beside the collection's: every
+    base chain on the hook must accept, so 8000 stays closed (what verify.yml checks)."""
+    data = with_rules(
+        {'chain': {'family': 'inet', 'table': 'site', 'name': 'input', 'handle': 1,
+                   'type': 'filter', 'hook': 'input', 'prio': 10, 'policy': 'accept'}},
+        {'rule': {'family': 'inet', 'table': 'site', 'chain': 'input', 'handle': 2,
+                  'expr': [match(payload('tcp', 'dport'), 18777), ACCEPT]}})
+    out = nft_input_exposure(data, 8000)
+    assert out['closed'] and not out['policy_drop']
+    assert out['blocked'] == {'ipv4': True, 'ipv6': True}
