@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measure supergateway 4.0.0's 2026-07-28 (stateless) path on a converged gateway host
 # (default: the demo host, ./scripts/demo.sh) against a session, straight to the backend on
-# the host's loopback. Prints the table README "Protocol revisions" quotes.
+# the host's loopback. Prints the table docs/security.md "Protocol revisions" quotes.
 # MCPSEC_BENCH_HOST (container, default mcpsec-demo), N (sequential calls, 40), BURST (25).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -43,6 +43,20 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; the
   echo "$sum" >"$stamp"
 fi
 
+# One small venv per other ansible-core release the collection claims (scripts/env.sh).
+# shellcheck source=scripts/env.sh
+MCPSEC_OTHER_CORES=$(. scripts/env.sh && echo "$MCPSEC_OTHER_CORES")
+for pin in $MCPSEC_OTHER_CORES; do
+  venv=.cache/ansible-${pin%.*}
+  if [ "$(cat "$venv/.pin" 2>/dev/null)" != "$pin" ]; then
+    log "creating $venv (ansible-core $pin)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "ansible-core==$pin" pytest==9.2.0 pyyaml passlib==1.7.4 bcrypt==4.0.1 >/dev/null
+    echo "$pin" >"$venv/.pin"
+  fi
+done
+
 # This checkout is the collection: expose it as mcpsec.gateway to ansible.
 mkdir -p .cache/collections/ansible_collections/mcpsec
 ln -sfn "$ROOT" .cache/collections/ansible_collections/mcpsec/gateway

@@ -6,3 +6,7 @@ export ANSIBLE_COLLECTIONS_PATH="$MCPSEC_ROOT/.cache/collections"
 export ANSIBLE_CONFIG="$MCPSEC_ROOT/ansible.cfg"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 export PY_COLORS="${PY_COLORS:-0}"
+# The other ansible-core releases galaxy.yml's requires_ansible claims: scripts/bootstrap.sh
+# gives each a small venv (.cache/ansible-<major.minor>), scripts/test.sh runs sanity and the
+# plugin unit tests on each (the main .venv has requirements-dev.txt's 2.19).
+export MCPSEC_OTHER_CORES="2.17.14 2.18.19"

@@ -43,6 +43,13 @@ python -m pytest tests/unit -q
 step "ansible-test sanity"
 bash scripts/sanity.sh
 
+# requires_ansible claims these too: sanity and the plugin unit tests on each.
+for pin in $MCPSEC_OTHER_CORES; do
+  step "ansible-test sanity and plugin unit tests on ansible-core $pin"
+  ANSIBLE_TEST="$PWD/.cache/ansible-${pin%.*}/bin/ansible-test" bash scripts/sanity.sh
+  ".cache/ansible-${pin%.*}/bin/python" -m pytest tests/unit/plugins -q -p no:cacheprovider
+done
+
 step "njs enforcement tests"
 bash tests/njs/run.sh
 
