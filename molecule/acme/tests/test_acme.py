@@ -1,5 +1,8 @@
 """The TLS tier: ACME issuance from pebble through nginx, the Mozilla profiles, renewal by
 certbot.service with a reload, failure handling, and the provided and selfsigned modes."""
+import base64
+import os
+import ssl
 import time
 from pathlib import Path
 
@@ -8,12 +11,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+import enforcement as enf
 import tls_probe as tp
 
 # The tls tier alone (role + acme_issue, as site.yml runs them): the re-converges stay short.
 TLS_ONLY = Path(__file__).resolve().parents[1] / "tls_only.yml"
 
-NAME = "mcp.acme.test"
+NAME = "mcp.example.com"   # inventories/prod's public_url
 HTTPS = 38443
 HTTP = 38080
 LIVE = f"/etc/letsencrypt/live/{NAME}"
@@ -66,6 +70,53 @@ def test_certificate_was_issued_by_pebble_and_is_served(host):
     assert len(chain) >= 2 and chain[1].public_bytes(serialization.Encoding.DER) == \
         intermediate.public_bytes(serialization.Encoding.DER)
     assert leaf.serial_number == lineage_serial(host)
+
+
+SLACK_TOOLS = {"slack_list_channels", "slack_post_message", "slack_reply_to_thread", "slack_add_reaction",
+               "slack_get_channel_history", "slack_get_thread_replies", "slack_get_users", "slack_get_user_profile"}
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def prod_secret(name: str) -> str:
+    """A vault value host_vars generated beside Molecule's inventory for this run."""
+    return (Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / ".prod-secrets" / name).read_text(encoding="utf-8").strip()
+
+
+def test_prod_inventory_serves_the_slack_server_with_its_roles(host, pebble_root):
+    """inventories/prod as shipped: Slack's server (npm, pinned) behind the gateway, the ACME
+    certificate verified under the public name, each role's tools as its policy grants them."""
+    ctx = ssl.create_default_context(cafile=pebble_root)
+    seen = {}
+    with httpx.Client(verify=ctx, timeout=30.0) as c:
+        for user in ("alice", "bob"):
+            gw = enf.Gateway(url=f"https://127.0.0.1:{HTTPS}/mcp", ca_file=pebble_root,
+                             credentials={user: {"Authorization": basic(user, prod_secret(f"{user}-password"))}})
+            ext = {"sni_hostname": NAME}
+
+            def post(body, sid=None, gw=gw, user=user):
+                return c.post(gw.url, json=body, headers={**gw.headers(user, sid), "Host": NAME}, extensions=ext)
+
+            r = post(enf.rpc("initialize", {"protocolVersion": enf.PROTOCOL_VERSION, "capabilities": {},
+                                            "clientInfo": {"name": "mcpsec-verify", "version": "1"}}))
+            assert r.status_code == 200, f"initialize as {user}: {r.status_code} {r.text[:300]}"
+            server = enf.json_or_sse(r)["result"]["serverInfo"]
+            sid = r.headers["mcp-session-id"]
+            assert post(enf.rpc("notifications/initialized", id_=None), sid).status_code in (200, 202)
+            tools = {t["name"] for t in enf.json_or_sse(post(enf.rpc("tools/list", id_=2), sid))["result"]["tools"]}
+            seen[user] = tools
+            enf.show(f"prod inventory: {user} initialize -> {server.get('name')} {server.get('version')}; "
+                     f"tools/list", f"{len(tools)}: {sorted(tools)}")
+            if user == "bob":
+                denied = post(enf.tool_call("slack_post_message", {"channel_id": "C0", "text": "x"}, id_=3), sid)
+                enf.show("prod inventory: bob (reader) tools/call slack_post_message", denied.status_code)
+                assert denied.status_code == 403
+            post_delete = c.delete(gw.url, headers={**gw.headers(user, sid), "Host": NAME}, extensions=ext)
+            assert post_delete.status_code in (200, 204), post_delete.status_code
+    assert seen["alice"] == SLACK_TOOLS
+    assert seen["bob"] == {"slack_list_channels", "slack_get_channel_history"}
 
 
 def test_intermediate_profile_is_mozilla_compliant(pebble_root):
