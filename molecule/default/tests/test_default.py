@@ -102,3 +102,39 @@ def test_supergateway_listens_but_only_loopback_reaches_it(host):
     assert host.socket("tcp://127.0.0.1:8000").is_listening
     assert not host.socket("tcp://0.0.0.0:8000").is_listening and not host.socket("tcp://:::8000").is_listening
     assert host.run("curl -fsS http://127.0.0.1:8000/healthz").stdout.strip() == "ok"
+
+
+def test_the_bridge_patch_is_applied_and_answers_in_one_piece(host):
+    """supergateway's SDK file is the patched one (SHA-256), and a quick call's answer leaves with
+    its headers: a Content-Length, not headers flushed alone and a chunked body after them."""
+    import hashlib
+    from pathlib import Path
+
+    import yaml
+    patch = yaml.safe_load((Path(__file__).resolve().parents[3] / "roles" / "supergateway" / "vars"
+                            / "bridge-4.0.0.yml").read_text(encoding="utf-8"))["__supergateway_bridge_patch"]
+    for f in patch["files"]:
+        found = hashlib.sha256(host.file(f"/opt/mcpsec/supergateway/{f['path']}").content).hexdigest()
+        print(f"\n[verify] bridge patch: {f['path']} sha256 {found[:16]}... "
+              f"({'patched' if found == f['patched_sha256'] else 'stock' if found == f['stock_sha256'] else 'unknown'})")
+        assert found == f["patched_sha256"]
+    # Straight to the backend as root (allowed on loopback), a session of its own, closed after.
+    h = ("-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "
+         "-H 'MCP-Protocol-Version: 2025-06-18'")
+    init = ('{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+            '"capabilities":{},"clientInfo":{"name":"mcpsec-verify","version":"1"}}}')
+    out = host.check_output(f"curl -sS -D - -o /dev/null {h} -d '{init}' http://127.0.0.1:8000/mcp")
+    sid = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.lower().startswith("mcp-session-id:"))
+    h += f" -H 'Mcp-Session-Id: {sid}'"
+    try:
+        host.check_output(f"curl -sS -o /dev/null {h} -d '{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}}' "
+                          "http://127.0.0.1:8000/mcp")
+        call = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"one piece"}}}')
+        answer = host.check_output(f"curl -sS -i {h} -d '{call}' http://127.0.0.1:8000/mcp").replace("\r\n", "\n")
+    finally:
+        host.run(f"curl -sS -o /dev/null -X DELETE {h} http://127.0.0.1:8000/mcp")
+    head = answer.split("\n\n", 1)[0].lower() if "\n\n" in answer else answer.lower()
+    print(f"[verify] backend tools/call echo: {'content-length' if 'content-length:' in head else 'chunked'}, "
+          f"{'Echo: one piece' in answer}")
+    assert "content-length:" in head and "transfer-encoding: chunked" not in head
+    assert "Echo: one piece" in answer
