@@ -127,6 +127,105 @@ def parse_lines(lines):
     return entries, invalid
 
 
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AuditError('%s: expected a positive integer, got %r' % (name, value))
+    return value
+
+
+def _time_option(name, value):
+    parsed = parse_time(value)
+    if parsed is None:
+        raise AuditError('%s: expected an ISO 8601 time, got %r' % (name, value))
+    return parsed
+
+
+def _bounds(window, since, until, now):
+    """(since_dt or None, until_dt, bounded): the window the options describe."""
+    now_dt = _time_option('now', now) if now is not None else datetime.now(timezone.utc)
+    until_dt = _time_option('until', until) if until is not None else now_dt
+    if since is not None:
+        since_dt = _time_option('since', since)
+    elif window is not None:
+        since_dt = until_dt - timedelta(seconds=parse_window(window))
+    else:
+        since_dt = None
+    return since_dt, until_dt, since_dt is not None or until is not None
+
+
+class _Tally(object):
+    """The counters of a summary, one entry at a time."""
+
+    def __init__(self):
+        self.statuses = Counter()
+        self.rate_limited = Counter()
+        self.forbidden = Counter()
+        self.tools = Counter()
+        self.targets = Counter()
+        self.methods = Counter()
+        self.decisions = Counter()
+        self.users = Counter()
+        self.untimed = self.outside = self.total = 0
+        self.first = self.last = None
+
+    def admit(self, when, since_dt, until_dt, bounded):
+        """Whether an entry of time `when` counts, noting why not."""
+        if when is None:
+            self.untimed += 1
+            return not bounded
+        if bounded and ((since_dt is not None and when < since_dt) or when > until_dt):
+            self.outside += 1
+            return False
+        self.first = when if self.first is None or when < self.first else self.first
+        self.last = when if self.last is None or when > self.last else self.last
+        return True
+
+    def add(self, entry):
+        self.total += 1
+        status = _status(entry.get('status'))
+        self.statuses[str(status) if status else 'unknown'] += 1
+        who = _who(entry)
+        self.users[who] += 1
+        if status == 429:
+            self.rate_limited[who] += 1
+        elif status == 403:
+            self.forbidden[who] += 1
+        for counter, key in ((self.methods, 'method'), (self.tools, 'tool'), (self.decisions, 'decision')):
+            value = _text(entry.get(key))
+            if value:
+                counter[value] += 1
+        target_type, target = _text(entry.get('target_type')), _text(entry.get('target'))
+        if target_type and target:
+            self.targets['%s %s' % (target_type, target)] += 1
+
+    def result(self, since_dt, until_dt, bounded, invalid, top):
+        errors = sum(n for s, n in self.statuses.items() if s != 'unknown' and int(s) >= 400)
+        server_errors = sum(n for s, n in self.statuses.items() if s != 'unknown' and int(s) >= 500)
+        total = self.total
+        return {
+            'since': since_dt.isoformat() if since_dt else None,
+            'until': until_dt.isoformat() if bounded else None,
+            'total': total,
+            'invalid_lines': invalid,
+            'untimed_lines': self.untimed,
+            'outside_window': self.outside,
+            'first': self.first.isoformat() if self.first else None,
+            'last': self.last.isoformat() if self.last else None,
+            'status_counts': dict(sorted(self.statuses.items())),
+            'errors': errors,
+            'error_rate': round(errors / total, 4) if total else 0.0,
+            'server_errors': server_errors,
+            'server_error_rate': round(server_errors / total, 4) if total else 0.0,
+            'top_users_429': _top(self.rate_limited, top),
+            'top_users_403': _top(self.forbidden, top),
+            'top_tools': _top(self.tools, top),
+            'top_targets': _top(self.targets, top),
+            'top_methods': _top(self.methods, top),
+            'top_users': _top(self.users, top),
+            'decisions': dict(sorted(self.decisions.items())),
+        }
+
+
 def summarize(lines, window=None, since=None, until=None, now=None, top=5, max_lines=None):
     """Counts over the lines whose ``time`` is in [since, until].
 
@@ -136,98 +235,16 @@ def summarize(lines, window=None, since=None, until=None, now=None, top=5, max_l
     that many non-blank lines.
     """
     lines = split_lines(lines)
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise AuditError('top: expected a positive integer, got %r' % (top,))
+    top = _positive('top', top)
     if max_lines is not None:
-        if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 1:
-            raise AuditError('max_lines: expected a positive integer, got %r' % (max_lines,))
-        lines = [line for line in lines if line.strip()][-max_lines:]
-
-    now_dt = parse_time(now) if now is not None else datetime.now(timezone.utc)
-    if now_dt is None:
-        raise AuditError('now: expected an ISO 8601 time, got %r' % (now,))
-    until_dt = now_dt
-    if until is not None:
-        until_dt = parse_time(until)
-        if until_dt is None:
-            raise AuditError('until: expected an ISO 8601 time, got %r' % (until,))
-    since_dt = None
-    if since is not None:
-        since_dt = parse_time(since)
-        if since_dt is None:
-            raise AuditError('since: expected an ISO 8601 time, got %r' % (since,))
-    elif window is not None:
-        since_dt = until_dt - timedelta(seconds=parse_window(window))
-    bounded = since_dt is not None or until is not None
-
+        lines = [line for line in lines if line.strip()][-_positive('max_lines', max_lines):]
+    since_dt, until_dt, bounded = _bounds(window, since, until, now)
     entries, invalid = parse_lines(lines)
-    statuses = Counter()
-    rate_limited = Counter()
-    forbidden = Counter()
-    tools = Counter()
-    methods = Counter()
-    decisions = Counter()
-    users = Counter()
-    untimed = 0
-    outside = 0
-    first = last = None
-    total = 0
+    tally = _Tally()
     for entry in entries:
-        when = parse_time(entry.get('time'))
-        if bounded:
-            if when is None:
-                untimed += 1
-                continue
-            if (since_dt is not None and when < since_dt) or when > until_dt:
-                outside += 1
-                continue
-        elif when is None:
-            untimed += 1
-        if when is not None:
-            first = when if first is None or when < first else first
-            last = when if last is None or when > last else last
-        total += 1
-        status = _status(entry.get('status'))
-        statuses[str(status) if status else 'unknown'] += 1
-        who = _who(entry)
-        users[who] += 1
-        if status == 429:
-            rate_limited[who] += 1
-        elif status == 403:
-            forbidden[who] += 1
-        method = _text(entry.get('method'))
-        if method:
-            methods[method] += 1
-        tool = _text(entry.get('tool'))
-        if tool:
-            tools[tool] += 1
-        decision = _text(entry.get('decision'))
-        if decision:
-            decisions[decision] += 1
-
-    errors = sum(n for s, n in statuses.items() if s != 'unknown' and int(s) >= 400)
-    server_errors = sum(n for s, n in statuses.items() if s != 'unknown' and int(s) >= 500)
-    return {
-        'since': since_dt.isoformat() if since_dt else None,
-        'until': until_dt.isoformat() if bounded else None,
-        'total': total,
-        'invalid_lines': invalid,
-        'untimed_lines': untimed,
-        'outside_window': outside,
-        'first': first.isoformat() if first else None,
-        'last': last.isoformat() if last else None,
-        'status_counts': dict(sorted(statuses.items())),
-        'errors': errors,
-        'error_rate': round(errors / total, 4) if total else 0.0,
-        'server_errors': server_errors,
-        'server_error_rate': round(server_errors / total, 4) if total else 0.0,
-        'top_users_429': _top(rate_limited, top),
-        'top_users_403': _top(forbidden, top),
-        'top_tools': _top(tools, top),
-        'top_methods': _top(methods, top),
-        'top_users': _top(users, top),
-        'decisions': dict(sorted(decisions.items())),
-    }
+        if tally.admit(parse_time(entry.get('time')), since_dt, until_dt, bounded):
+            tally.add(entry)
+    return tally.result(since_dt, until_dt, bounded, invalid, top)
 
 
 def render(summary):
@@ -241,7 +258,7 @@ def render(summary):
         summary['error_rate'] * 100, summary['errors'], summary['total'], summary['server_errors']))
     out.append('statuses        %s' % (', '.join('%s=%d' % kv for kv in summary['status_counts'].items()) or '-'))
     for title, key in (('top users 429', 'top_users_429'), ('top users 403', 'top_users_403'),
-                       ('top tools', 'top_tools'), ('top methods', 'top_methods')):
-        ranked = summary[key]
+                       ('top tools', 'top_tools'), ('top targets', 'top_targets'), ('top methods', 'top_methods')):
+        ranked = summary.get(key, [])
         out.append('%-15s %s' % (title, ', '.join('%s=%d' % (r['name'], r['count']) for r in ranked) or '-'))
     return out

@@ -9,6 +9,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -230,16 +231,17 @@ def modern(method, params, id_=1, version='2026-07-28'):
 def authorization_cases(admin, reader, sid, rsid):
     """Issue 12: every method, lists filtered, the 2026-07-28 wire format."""
     # lists: the reader sees only what the roles allow, cursors kept, JSON and SSE
-    for shape, params in (('JSON', {}), ('SSE', {'cursor': 'sse'})):
-        r = post(reader, rpc('tools/list', params, 60), sid=rsid)
+    # each request its own id: a session never reuses one (an id still in flight is refused)
+    for shape, params, rid, aid in (('JSON', {}, 60, 61), ('SSE', {'cursor': 'sse'}, 63, 64)):
+        r = post(reader, rpc('tools/list', params, rid), sid=rsid)
         names, cursor = listed(r, 'tools', 'name')
         report('tools/list (%s): reader sees exactly echo, get-sum; nextCursor kept' % shape,
                r.status == 200 and names == ['echo', 'get-sum'] and cursor == 'p2', r)
         seen = listed_seen(r)
         report('tools/list (%s) subrequest: subject set, Authorization stripped, body as sent' % shape,
                len(seen.get('subject') or []) == 1 and seen.get('authorization') is None
-               and seen.get('body_sha256') == hashlib.sha256(rpc('tools/list', params, 60)).hexdigest(), seen)
-        r = post(admin, rpc('tools/list', params, 61), sid=sid)
+               and seen.get('body_sha256') == hashlib.sha256(rpc('tools/list', params, rid)).hexdigest(), seen)
+        r = post(admin, rpc('tools/list', params, aid), sid=sid)
         names, cursor = listed(r, 'tools', 'name')
         report('tools/list (%s): admin (tools *) sees every tool' % shape,
                r.status == 200 and names == ['echo', 'get-sum', 'admin-only-tool', 'get-env'], r)
@@ -624,8 +626,13 @@ def audit_cases(secrets):
     report('audit: one line per request (%d requests)' % MCP_REQUESTS[0], len(lines) == MCP_REQUESTS[0],
            (len(lines), MCP_REQUESTS[0]))
     keys = {'time', 'client', 'subject', 'roles', 'method', 'http_method', 'tool', 'decision', 'reason', 'status',
-            'bytes', 'request_time', 'upstream_time'}
+            'bytes', 'request_time', 'upstream_time', 'target_type', 'target', 'session', 'rpc_id', 'request_id',
+            'protocol_version', 'user_agent', 'trace_id'}
     report('audit: fields present', all(keys <= set(r) for r in recs), recs[:1])
+    ms = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$')
+    report('audit: every line has a millisecond time and a trace id', all(
+        ms.match(r.get('time', '')) and re.match(r'^[0-9a-f]{32}$', r.get('trace_id', '')) for r in recs),
+        [r for r in recs if not ms.match(r.get('time', ''))][:2])
     text = '\n'.join(lines)
     leaked = [s for s in secrets if s and s in text]
     report('audit: no credential in the log', not leaked, [s[:6] + '...' for s in leaked])
@@ -683,6 +690,14 @@ def basic_cache_cases():
     """Credentials auth_basic verified are not hashed again; a changed or removed password misses at once."""
     def median(xs):
         return sorted(xs)[len(xs) // 2]
+    # carol's hash made slow (sha512-crypt, 200,000 rounds: ~100 ms a hash) so that a request
+    # that is hashed and one that is not differ by far more than a loaded machine's noise
+    original = open(HTPASSWD).read()
+    slow = subprocess.run(['perl', '-e', 'print crypt($ARGV[0], q($6$rounds=200000$mcpsecslowsalt$))',
+                           SECRETS['passwords']['carol']], capture_output=True, check=True).stdout.decode()
+    with open(HTPASSWD, 'w') as f:
+        f.write(''.join(('carol:%s\n' % slow) if line.startswith('carol:') else line + '\n'
+                        for line in original.splitlines()))
     post('carol', rpc('ping'))     # verified by auth_basic, now cached
     # answered by njs after authentication (400 session_required): no upstream in the timing
     hits = [timed(lambda: http('GET', headers=[cred('carol'), ('Accept', 'text/event-stream')])) for _i in range(15)]
@@ -697,7 +712,9 @@ def basic_cache_cases():
     report('basic cache: a verified credential skips the hash (median %.2f ms vs %.2f ms per hashed failure)'
            % (median([t for t, _r in hits]) * 1000, median([t for t, _r in misses]) * 1000),
            all(r.status == 401 for _t, r in misses) and
-           median([t for t, _r in hits]) * 2 < median([t for t, _r in misses]))
+           median([t for t, _r in hits]) * 10 < median([t for t, _r in misses]))
+    with open(HTPASSWD, 'w') as f:
+        f.write(original)
     # a new password in the file: the cached old one is refused at once, the new one works
     old = open(HTPASSWD).read()
     new_hash = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=b'carol-new-password-0123',
@@ -740,6 +757,7 @@ def bearer_cases():
     flood('per-user limit_req (filtered list path)', 'mallory', '127.0.0.1', 400, initialize('mallory')[1])
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     review_cases()
+    siem_audit_cases()
     audit_cases(list(SECRETS['tokens'].values()))
 
 
@@ -930,6 +948,82 @@ def review_cases():
     report('raw U+2028 / invalid UTF-8 session ids: refused (%d), never raw in the audit log' % r.status,
            r.status == 400 and b'\xe2\x80\xa8' not in added and b'\xff' not in added and b'(malformed)' in added,
            added[-300:])
+
+
+def audit_lines_after(before, want, predicate):
+    """The audit records written after byte offset `before` that match, once `want` of them are there
+    (the bearer variant buffers the log for up to 1 s)."""
+    recs = []
+    for _attempt in range(40):
+        time.sleep(0.1)
+        recs = [json.loads(ln) for ln in open(AUDIT, 'rb').read()[before:].splitlines() if ln.strip()]
+        recs = [x for x in recs if predicate(x)]
+        if len(recs) >= want:
+            break
+    return recs
+
+
+def siem_audit_cases():
+    """Issue 21 item 4: the audit line carries millisecond time, the target of every method, the
+    protocol version, the user agent and the W3C trace id; the backend gets the trace context."""
+    r, sid = initialize('alice', src='127.0.7.20')
+    report('siem: initialize for the audit cases', r.status == 200 and bool(sid), r)
+    before = len(open(AUDIT, 'rb').read())
+    kept = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    ua = 'mcpsec-siem-test/1.0 ( raw)'
+    cases = [
+        ('tools/call', call('echo', 301, {'text': 'x'}), 'tool', 'echo'),
+        ('resources/read', rpc('resources/read', {'uri': 'demo://resource/static/document/a.md'}, 302),
+         'resource', 'demo://resource/static/document/a.md'),
+        ('resources/subscribe', rpc('resources/subscribe', {'uri': 'demo://resource/static/document/a.md'}, 303),
+         'resource', 'demo://resource/static/document/a.md'),
+        ('prompts/get', rpc('prompts/get', {'name': 'simple-prompt'}, 304), 'prompt', 'simple-prompt'),
+        ('completion/complete (prompt ref)', rpc('completion/complete', {
+            'ref': {'type': 'ref/prompt', 'name': 'simple-prompt'}, 'argument': {'name': 'a', 'value': ''}}, 305),
+         'prompt', 'simple-prompt'),
+        ('completion/complete (resource ref)', rpc('completion/complete', {
+            'ref': {'type': 'ref/resource', 'uri': 'demo://resource/static/document/{name}'},
+            'argument': {'name': 'name', 'value': ''}}, 306), 'resource', 'demo://resource/static/document/{name}'),
+    ]
+    seen = []
+    for label, body, _ttype, _target in cases:
+        raw = (b'POST /mcp HTTP/1.1\r\nHost: mcp.test\r\nConnection: close\r\n' + ('%s: %s' % cred('alice')).encode()
+               + b'\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n'
+               + b'MCP-Protocol-Version: 2025-06-18\r\nMcp-Session-Id: ' + sid.encode()
+               + b'\r\ntraceparent: ' + kept.encode() + b'\r\ntracestate: vendor=abc'
+               + b'\r\nUser-Agent: ' + ua.encode() + b'\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+        seen.append((label, http('POST', raw=raw, src='127.0.7.20')))
+    # a malformed traceparent (uppercase hex) and none at all: a new one is started, tracestate dropped
+    bad = post('alice', rpc('ping', None, 307), sid=sid, src='127.0.7.20',
+               extra=[('traceparent', kept.upper()), ('tracestate', 'vendor=abc')])
+    none = post('alice', rpc('ping', None, 308), sid=sid, src='127.0.7.20')
+    recs = audit_lines_after(before, len(cases) + 2, lambda x: x.get('client') == '127.0.7.20')
+    by_id = {x.get('rpc_id'): x for x in recs}
+    time_re = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$')
+    for i, (label, resp) in enumerate(seen):
+        _l, _b, ttype, target = cases[i]
+        x = by_id.get(str(301 + i)) or {}
+        report('siem: %s audited with target_type %s, target, protocol version, user agent, trace id (%d)'
+               % (label, ttype, resp.status),
+               x.get('target_type') == ttype and x.get('target') == target and x.get('protocol_version') == '2025-06-18'
+               and x.get('trace_id') == kept.split('-')[1] and x.get('user_agent') == 'mcpsec-siem-test/1.0 (\\u2028raw)'
+               and bool(time_re.match(x.get('time', ''))) and x.get('decision') in ('allow', 'deny'), x)
+    saw = ((seen[0][1].json() or {}).get('result') or {}).get('seen') or {}
+    report('siem: the backend gets the client\'s traceparent and tracestate, once each',
+           saw.get('traceparent') == [kept] and saw.get('tracestate') == ['vendor=abc'], saw)
+    for label, resp, id_ in (('uppercase (malformed)', bad, '307'), ('absent', none, '308')):
+        x = by_id.get(id_) or {}
+        saw = ((resp.json() or {}).get('result') or {}).get('seen') or {}
+        tp = (saw.get('traceparent') or [''])[0]
+        report('siem: traceparent %s: a new one (version 00, the audit line\'s trace id), no tracestate' % label,
+               bool(re.match(r'^00-[0-9a-f]{32}-[0-9a-f]{16}-01$', tp)) and tp.split('-')[1] == x.get('trace_id')
+               and x.get('trace_id') != kept.split('-')[1] and not saw.get('tracestate'), (tp, x, saw))
+    ini = audit_lines_after(0, 1, lambda x: x.get('client') == '127.0.7.20' and x.get('method') == 'initialize')
+    report('siem: an initialize is audited with the version its params name',
+           bool(ini) and ini[0].get('protocol_version') == '2025-06-18', ini[:1])
+    raw_ua = open(AUDIT, 'rb').read()[before:]
+    report('siem: the user agent\'s raw U+2028 never reaches the audit file', b'\xe2\x80\xa8' not in raw_ua
+           and b'\\\\u2028raw' in raw_ua, raw_ua[-200:])
 
 
 def delete_session(user, sid, src='127.0.0.1'):

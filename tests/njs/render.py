@@ -108,6 +108,7 @@ variables = {
     # roles/proxy/defaults/main.yml
     'proxy_session_idle_timeout': '24h', 'proxy_resolvers': [],
     'proxy_audit_log_buffer': os.environ.get('MCPSEC_AUDIT_BUFFER', ''), 'proxy_audit_log_flush': '1s',
+    'proxy_audit_syslog': '',
     'proxy_basic_auth_cache_ttl': '5m',
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
 }

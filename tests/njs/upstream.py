@@ -38,7 +38,8 @@ class Handler(BaseHTTPRequestHandler):
     def seen(self, body=b''):
         return {'path': self.path, 'authorization': self.headers.get('Authorization'),
                 'subject': self.headers.get_all('X-Mcpsec-Subject'), 'cookie': self.headers.get('Cookie'),
-                'session': self.headers.get('Mcp-Session-Id'), 'body_sha256': hashlib.sha256(body).hexdigest()}
+                'session': self.headers.get('Mcp-Session-Id'), 'body_sha256': hashlib.sha256(body).hexdigest(),
+                'traceparent': self.headers.get_all('traceparent'), 'tracestate': self.headers.get_all('tracestate')}
 
     def send(self, status, obj=None, headers=None):
         data = b'' if obj is None else json.dumps(obj).encode()

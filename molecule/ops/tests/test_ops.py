@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import tempfile
+import time
+
 import pytest
 
 import gateway_probe as gp
@@ -190,7 +192,9 @@ def test_audit_report_counts_a_known_log(host):
     lines = []
 
     def entry(seconds_ago, **fields):
-        stamp = host.run(f"date -u -d @{int(now) - seconds_ago} +%Y-%m-%dT%H:%M:%S+00:00").stdout.strip()
+        # whole seconds as older lines have them, milliseconds as the gateway writes them now
+        fmt = "%Y-%m-%dT%H:%M:%S.%3N+00:00" if seconds_ago % 2 else "%Y-%m-%dT%H:%M:%S+00:00"
+        stamp = host.run(f"date -u -d @{int(now) - seconds_ago} +{fmt}").stdout.strip()
         lines.append(json.dumps(dict({"time": stamp}, **fields)))
 
     for i in range(5):
@@ -225,3 +229,31 @@ def test_audit_report_counts_a_known_log(host):
     # 3 x 403 + 5 x 429 + 1 x 401 = 9 of 15
     assert "error rate      60.0% (9 of 15 with status >= 400; 0 >= 500)" in text
     assert recap(r)["changed"] == 0
+
+
+def test_audit_lines_reach_the_journal_too(host, ca_file):
+    """common_audit_syslog: every audit line also goes to syslog (here the journal, tag
+    mcpsec_audit); the file keeps its line; the same escaped JSON in both."""
+    marker = f"ops-syslog-{os.getpid()}"
+    headers = dict(gp.MCP_HEADERS, Authorization=f"Bearer {token('alice')}")
+    headers["User-Agent"] = marker
+    with gp.http(ca_file) as c:
+        status = c.post(URL, json=gp.INITIALIZE, headers=headers).status_code
+    journal, in_file = [], []
+    for _attempt in range(30):
+        journal = [ln for ln in host.run("journalctl -t mcpsec_audit -o cat --no-pager -n 200").stdout.splitlines()
+                   if marker in ln]
+        in_file = [ln for ln in host.file("/var/log/nginx/mcpsec-audit.log").content_string.splitlines()
+                   if marker in ln]
+        if journal and in_file:
+            break
+        time.sleep(0.5)
+    record = json.loads(journal[0]) if journal else {}
+    print(f"\n[verify] common_audit_syslog: initialize {status}; journal (-t mcpsec_audit) lines {len(journal)}, "
+          f"file lines {len(in_file)}; journal record: subject {record.get('subject')}, method {record.get('method')}, "
+          f"time {record.get('time')}, trace id {record.get('trace_id')}")
+    assert status == 200
+    assert len(journal) == 1 and len(in_file) == 1
+    assert json.loads(in_file[0]) == record
+    assert record["user_agent"] == marker and record["method"] == "initialize" and record["subject"] == "alice"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$", record["time"])

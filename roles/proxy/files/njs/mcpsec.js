@@ -299,10 +299,29 @@ function refuseMessage(r, info) {
         r.variables.mcpsec_rpc_id = idText;       /* raw JSON: sessionGone answers with it */
         setVar(r, 'mcpsec_rpc_id_log', idText);   /* escaped: what the audit log carries */
     }
-    if (info.target === 'tool') {
-        setVar(r, 'mcpsec_tool', info.name);
+    if (info.target !== null) {
+        setVar(r, 'mcpsec_target_type', info.target);
+        setVar(r, 'mcpsec_target', info.name);
+        if (info.target === 'tool') {
+            setVar(r, 'mcpsec_tool', info.name);
+        }
+    }
+    var version = messageVersion(info);
+    if (version !== null) {
+        setVar(r, 'mcpsec_protocol_version', version);
     }
     return false;
+}
+
+/* The protocol version a message names itself: an initialize's
+ * params.protocolVersion, else the 2026 revision's _meta envelope; null when
+ * it names none (the header's, if any, stays in the audit line). */
+function messageVersion(info) {
+    var params = info.params;
+    if (info.method === 'initialize' && params !== null && typeof params.protocolVersion === 'string') {
+        return params.protocolVersion;
+    }
+    return rpc.requestedVersion(params, undefined);
 }
 
 /* Per-method authorization: what the request acts on must be allowed. */
@@ -584,14 +603,23 @@ function internalError(r, e) {
     }
 }
 
-/* $mcpsec_session, what the audit log says of the Mcp-Session-Id the request
- * named: the id when it has the form of one (printable ASCII), else a marker;
- * never the client's raw bytes (nginx's escape=json passes U+2028 and invalid
- * UTF-8 through). */
+/* What the audit log says of the request's headers, never the client's raw
+ * bytes (nginx's escape=json passes U+2028 and invalid UTF-8 through):
+ * $mcpsec_session, the Mcp-Session-Id when it has the form of one (printable
+ * ASCII), else a marker; the User-Agent and the MCP-Protocol-Version escaped
+ * (refuseMessage replaces the version with the one the message names). */
 function noteSession(r) {
     var sid = r.headersIn['Mcp-Session-Id'];
     if (sid !== undefined) {
         r.variables.mcpsec_session = SESSION_ID_RE.test(sid) ? sid : '(malformed)';
+    }
+    var ua = r.headersIn['User-Agent'];
+    if (ua !== undefined) {
+        setVar(r, 'mcpsec_user_agent', ua);
+    }
+    var pv = r.headersIn['MCP-Protocol-Version'];
+    if (pv !== undefined) {
+        setVar(r, 'mcpsec_protocol_version', pv);
     }
 }
 

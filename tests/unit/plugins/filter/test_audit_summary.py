@@ -176,3 +176,18 @@ def test_max_lines_keeps_the_newest_lines():
 def test_max_lines_must_be_a_positive_integer(bad):
     with pytest.raises(Exception, match='max_lines'):
         summarize(LOG, now=NOW, max_lines=bad)
+
+
+def test_targets_of_every_method_and_millisecond_times():
+    """Lines as the gateway writes them now: milliseconds in the time, target_type and target."""
+    log = [json.dumps({'time': '2026-11-25T11:59:00.250+00:00', 'subject': 'bob', 'method': 'resources/read',
+                       'target_type': 'resource', 'target': 'demo://doc/a', 'status': 200}),
+           json.dumps({'time': '2026-11-25T11:58:00.999+00:00', 'subject': 'bob', 'method': 'resources/read',
+                       'target_type': 'resource', 'target': 'demo://doc/a', 'status': 403}),
+           json.dumps({'time': '2026-11-25T11:57:00.001+00:00', 'subject': 'bob', 'method': 'prompts/get',
+                       'target_type': 'prompt', 'target': 'simple-prompt', 'status': 200})]
+    s = summarize(log, window='1h', now=NOW)
+    assert s['total'] == 3 and s['untimed_lines'] == 0 and s['outside_window'] == 0
+    assert s['first'] == '2026-11-25T11:57:00.001000+00:00'
+    assert s['top_targets'] == [{'name': 'resource demo://doc/a', 'count': 2},
+                                {'name': 'prompt simple-prompt', 'count': 1}]
