@@ -328,7 +328,11 @@ def test_no_server_process_outside_a_counted_session(box):
     enf.show("peak MCP server processes over the case (host session cap 8)", f"{got['peak']} in {got['samples']} samples")
     assert sum(got["variants"].values()) == 60 and all(k.split()[0] in ("400", "406", "415") for k in got["variants"]), got
     assert got["after_variants"] <= got["before"], got
-    assert got["dave_after_aborted"].startswith("429"), got
+    # The aborted initializes' sessions are bound and counted: as many server processes as dave
+    # holds, and his cap (3) refuses the next one exactly when they fill it.
+    held = got["after_aborted"] - got["after_variants"]
+    assert 1 <= held <= 3, got
+    assert got["dave_after_aborted"].startswith("429" if held == 3 else "200"), got
     assert got["nginx_restart_rc"] == 0 and got["after_restart"] == 0, got
     assert got["dave_after_restart"] == [200, 200, 200, 429], got
     assert got["peak"] <= 8, got
