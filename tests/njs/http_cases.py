@@ -250,13 +250,14 @@ def authorization_cases(admin, reader, sid, rsid):
     report('tools/list (SSE): other events kept (notification, ids, comment)',
            r.status == 200 and 'notifications/message' in body and 'id: 7' in body and 'id: 8' in body
            and ': keep-alive comment' in body and 'get-env' not in body and 'admin-only-tool' not in body, body[:300])
+    list_ids = iter(range(1600, 1700))   # a fresh id per request (a session never reuses one)
     for method, key, field, want in (
             ('prompts/list', 'prompts', 'name', ['simple-prompt']),
             ('resources/list', 'resources', 'uri', ['demo://resource/static/document/a.md',
                                                     'demo://resource/static/document/sub/b.md']),
             ('resources/templates/list', 'resourceTemplates', 'uriTemplate', ['demo://resource/static/document/{name}'])):
         for shape, params in (('JSON', {}), ('SSE', {'cursor': 'sse'})):
-            r = post(reader, rpc(method, params, 63), sid=rsid)
+            r = post(reader, rpc(method, params, next(list_ids)), sid=rsid)
             names, cursor = listed(r, key, field)
             report('%s (%s): filtered to the role, cursor kept' % (method, shape),
                    r.status == 200 and names == want and cursor == 'p2', r)
