@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcpsec.gateway contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Validate and expand ``mcp_servers``: the MCP servers a gateway host serves (issue 20).
+
+``mcp_servers`` maps a server name to what ``mcp_server_*`` describes for one server today
+(source, package, version, executable, args, env), its session budgets and its path. Without
+it, the ``mcp_server_*`` variables describe one server named ``default`` at ``/mcp`` laid out
+exactly as before (user ``mcp``, the one env file, the ``mcpsec-supergateway`` units), so an
+existing inventory converges unchanged.
+
+Every other server gets a sandbox of its own: a system user ``mcp-<name>`` with its own home,
+its own root-owned env file, its own template unit and slice, and its own block of loopback
+ports. The expansion decides all of that here, once; the roles render what it says.
+
+Errors are collected like the policy's: ``<key path>: <problem>; <fix>``. Secret values (the
+``env`` values) never appear in a message. No Ansible imports."""
+
+from __future__ import annotations
+
+import re
+
+from collections.abc import Mapping
+
+from ._policy_check import PolicyError, _Ctx, _key, _show, _type_name
+
+__all__ = ('expand_servers', 'server_errors', 'policy_server_errors', 'DEFAULT_SERVER')
+
+ROOT = 'mcp_servers'
+DEFAULT_SERVER = 'default'
+SERVER_KEYS = ('source', 'package', 'version', 'executable', 'args', 'env', 'path', 'instances',
+               'max_sessions', 'session_memory_mb', 'session_tasks', 'port')
+NAME_RE = re.compile(r'^[a-z][a-z0-9-]{0,30}$')
+# Names that would read as one of the gateway's own paths or accounts.
+RESERVED_NAMES = frozenset(('health', 'metrics', 'register', 'authorize', 'token', 'mcpsec', 'well-known',
+                            'nginx', 'root', 'www-data'))
+# Paths the gateway answers itself (exact, or as a prefix).
+RESERVED_PATHS = ('/health', '/.well-known/', '/_mcpsec/', '/register', '/authorize', '/token', '/metrics')
+PATH_RE = re.compile(r'^(/[A-Za-z0-9._~-]+)+$')
+PACKAGE_RE = {'npm': re.compile(r'^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$'),
+              'pypi': re.compile(r'^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$')}
+# An exact version: digits and dots first, then what semver/PEP 440 allow; never a range.
+VERSION_RE = re.compile(r'^[0-9]+(\.[0-9]+)*([.+-]?[A-Za-z0-9]+([.-][A-Za-z0-9]+)*)?$')
+EXECUTABLE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
+ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,127}$')
+# Each server's instances get a block of this many loopback ports (the most instances a server may have).
+PORT_BLOCK = 8
+MAX_INSTANCES = 8
+
+
+def _legacy(legacy):
+    """The server the mcp_server_* variables describe (the layout before mcp_servers)."""
+    return dict((key, legacy[key]) for key in ('source', 'package', 'version', 'executable', 'args', 'env')
+                if key in legacy)
+
+
+def _check_package(ctx, path, spec, source):
+    package = ctx.string(_key(path, 'package'), spec.get('package'),
+                         'name the package, e.g. "@modelcontextprotocol/server-slack" or "mcp-server-time"')
+    if package is not None and source in PACKAGE_RE and not PACKAGE_RE[source].match(package):
+        ctx.err(_key(path, 'package'), '%s is not a %s package name' % (_show(package), source),
+                'write the name exactly as the registry lists it')
+        package = None
+    version = ctx.string(_key(path, 'version'), spec.get('version'), 'write the exact version, quoted, e.g. "2025.4.25"')
+    if version is not None and not VERSION_RE.match(version):
+        ctx.err(_key(path, 'version'), '%s is not an exact version' % _show(version),
+                'pin one exact version (no range, no "latest"), e.g. "1.2.3"')
+        version = None
+    executable = ctx.string(_key(path, 'executable'), spec.get('executable'),
+                            'name the executable the package installs, e.g. mcp-server-slack')
+    if executable is not None and not EXECUTABLE_RE.match(executable):
+        ctx.err(_key(path, 'executable'), '%s is not a file name' % _show(executable),
+                'give the name inside node_modules/.bin or the venv\'s bin, without a path')
+        executable = None
+    return package, version, executable
+
+
+def _check_args(ctx, path, value):
+    if value is None:
+        return []
+    items = ctx.seq(path, value, '["--flag", "value"]')
+    if items is None:
+        return None
+    ok = True
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            ctx.err('%s[%d]' % (path, index), 'expected a string, got %s' % _type_name(item), 'quote the argument')
+            ok = False
+    return list(items) if ok else None
+
+
+def _check_env(ctx, path, value):
+    """The environment: names checked, values only for their type (they are secrets)."""
+    if value is None:
+        return {}
+    if ctx.undefined(path, value):
+        return None
+    if not isinstance(value, Mapping):
+        ctx.err(path, 'expected a mapping, got %s' % _type_name(value), 'write NAME: value pairs')
+        return None
+    ok = True
+    for name in value:
+        if not isinstance(name, str) or not ENV_KEY_RE.match(name):
+            ctx.err(_key(path, name), 'is not an environment variable name',
+                    'use letters, digits and _, not starting with a digit')
+            ok = False
+            continue
+        item = value[name]
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            ctx.err(_key(path, name), 'expected a string, got %s' % _type_name(item), 'quote the value')
+            ok = False
+        elif '\n' in str(item) or '\x00' in str(item):
+            ctx.err(_key(path, name), 'holds a line break or NUL', 'an environment value is one line')
+            ok = False
+    return dict((k, str(v)) for k, v in value.items()) if ok else None
+
+
+def _check_path(ctx, path, value, name):
+    where = _key(path, 'path')
+    if value is None:
+        return '/%s/mcp' % name
+    text = ctx.string(where, value, 'write an absolute URL path, e.g. /%s/mcp' % name)
+    if text is None:
+        return None
+    if not PATH_RE.match(text) or '/../' in text + '/' or '/./' in text + '/':
+        ctx.err(where, '%s is not a plain absolute path' % _show(text),
+                'use /segment/segment of [A-Za-z0-9._~-], no dot segments, no trailing slash')
+        return None
+    for reserved in RESERVED_PATHS:
+        if text == reserved.rstrip('/') or text.startswith(reserved.rstrip('/') + '/'):
+            ctx.err(where, '%s is under %s, which the gateway answers itself' % (_show(text), reserved.rstrip('/')),
+                    'choose another path, e.g. /%s/mcp' % name)
+            return None
+    return text
+
+
+def _budgets(ctx, path, spec, defaults):
+    limits = {'instances': (1, MAX_INSTANCES), 'max_sessions': (1, 1024), 'session_memory_mb': (16, 65536),
+              'session_tasks': (2, 4096)}
+    result = {}
+    for key, (low, high) in limits.items():
+        value = spec.get(key, defaults.get(key))
+        result[key] = ctx.integer(_key(path, key), value, low, high)
+    return result
+
+
+def _one(ctx, name, spec, defaults, legacy_layout):
+    path = _key(ROOT, name)
+    if not NAME_RE.match(name):
+        ctx.err(path, 'server name %s is invalid' % _show(name),
+                'use 1-31 characters from [a-z0-9-], starting with a letter')
+        return None
+    if name in RESERVED_NAMES:
+        ctx.err(path, 'server name %s is reserved' % _show(name), 'choose another name')
+        return None
+    spec = ctx.mapping(path, spec, SERVER_KEYS, 'a mapping describing the server')
+    if spec is None:
+        return None
+    source = spec.get('source', 'npm')
+    if source not in ('npm', 'pypi'):
+        ctx.err(_key(path, 'source'), 'must be npm or pypi, got %s' % _show(source),
+                'write source: npm (a Node.js package) or source: pypi (a Python package)')
+        source = None
+    package, version, executable = _check_package(ctx, path, spec, source)
+    server = {
+        'name': name, 'source': source, 'package': package, 'version': version, 'executable': executable,
+        'args': _check_args(ctx, _key(path, 'args'), spec.get('args')),
+        'env': _check_env(ctx, _key(path, 'env'), spec.get('env')),
+        'path': '/mcp' if legacy_layout else _check_path(ctx, path, spec.get('path'), name),
+        'port': spec.get('port'),
+    }
+    server.update(_budgets(ctx, path, spec, defaults))
+    if server['port'] is not None:
+        server['port'] = ctx.integer(_key(path, 'port'), server['port'], 1024, 65535 - MAX_INSTANCES)
+    if any(value is None for key, value in server.items() if key != 'port'):
+        return None
+    return server
+
+
+def _layout(server, legacy_layout, defaults):
+    """Who the server runs as and where its files, units and ports are."""
+    name = server['name']
+    if legacy_layout:
+        server.update({
+            'user': defaults['user'], 'home': defaults['home'], 'env_file': defaults['env_file'],
+            'install_dir': defaults['install_dir'], 'unit': defaults['unit']})
+    else:
+        server.update({
+            'user': 'mcp-%s' % name, 'home': '/var/lib/mcpsec/servers/%s' % name,
+            'env_file': '/etc/mcpsec/servers/%s.env' % name,
+            'install_dir': '/opt/mcpsec/servers/%s' % name,
+            'unit': 'mcpsec-sg-%s' % name})
+    server['slice'] = server['unit'] + '.slice'
+    server['resource'] = server['path']
+    return server
+
+
+def _ports(ctx, servers, base):
+    """Each server's first port: its own 'port', else blocks of PORT_BLOCK from base in name
+    order, the legacy default first; no two blocks overlap."""
+    taken = []
+    for server in servers:
+        if server['port'] is not None:
+            taken.append((server['port'], server['name']))
+    cursor = base
+    for server in servers:
+        if server['port'] is None:
+            while any(start < cursor + PORT_BLOCK and cursor < start + PORT_BLOCK for start, _n in taken):
+                cursor += PORT_BLOCK
+            server['port'] = cursor
+            taken.append((cursor, server['name']))
+            cursor += PORT_BLOCK
+    for i, (start, name) in enumerate(sorted(taken)):
+        for other, other_name in sorted(taken)[i + 1:]:
+            if other < start + PORT_BLOCK:
+                ctx.err(_key(_key(ROOT, other_name), 'port'),
+                        'its ports %d-%d overlap those of server %s (%d-%d)'
+                        % (other, other + PORT_BLOCK - 1, _show(name), start, start + PORT_BLOCK - 1),
+                        'leave port unset, or keep %d ports between two servers' % PORT_BLOCK)
+    for server in servers:
+        server['ports'] = [server['port'] + i for i in range(server['instances'])]
+
+
+def _validate(servers, legacy, defaults):
+    ctx = _Ctx()
+    if servers is None or (isinstance(servers, Mapping) and len(servers) == 0):
+        spec = _legacy(legacy)
+        result = _one(ctx, DEFAULT_SERVER, spec, defaults, True)
+        items = [result] if result is not None else []
+        legacy_names = (DEFAULT_SERVER,)
+    else:
+        entries = ctx.names(ROOT, servers, 'MCP servers')
+        if entries is None:
+            return ctx.errors, None
+        legacy_names = ()
+        items = []
+        for name, spec in sorted(entries, key=lambda e: (e[0] != DEFAULT_SERVER, e[0])):
+            legacy_layout = name == DEFAULT_SERVER
+            result = _one(ctx, name, spec, defaults, legacy_layout)
+            if result is not None:
+                items.append(result)
+    seen = {}
+    for server in items:
+        if server['path'] in seen:
+            ctx.err(_key(_key(ROOT, server['name']), 'path'),
+                    'path %s is also the path of server %s' % (_show(server['path']), _show(seen[server['path']])),
+                    'give every server a path of its own (default /<name>/mcp)')
+        seen[server['path']] = server['name']
+    if ctx.errors:
+        return ctx.errors, None
+    for server in items:
+        _layout(server, server['name'] in legacy_names or server['name'] == DEFAULT_SERVER, defaults)
+    _ports(ctx, items, defaults['base_port'])
+    return ctx.errors, items
+
+
+def server_errors(servers, legacy, defaults):
+    """The problems in ``mcp_servers`` (or the ``mcp_server_*`` fallback), one per line."""
+    return _validate(servers, legacy, defaults)[0]
+
+
+def expand_servers(servers, legacy, defaults):
+    """The servers as the roles render them, in order (``default`` first); PolicyError if invalid.
+
+    ``legacy`` holds the ``mcp_server_*`` values without the prefix; ``defaults`` the session
+    budgets (instances, max_sessions, session_memory_mb, session_tasks), ``base_port`` and the
+    legacy layout (user, home, env_file, install_dir, unit)."""
+    errors, items = _validate(servers, legacy, defaults)
+    if errors:
+        raise PolicyError(errors)
+    return items
+
+
+def policy_server_errors(policy, names):
+    """Policy roles that grant on a server that does not exist (roles.<r>.servers.<s>)."""
+    problems = []
+    roles = policy.get('roles') if isinstance(policy, Mapping) else None
+    if not isinstance(roles, Mapping):
+        return problems
+    for role in sorted(r for r in roles if isinstance(r, str)):
+        grants = roles[role]
+        per_server = grants.get('servers') if isinstance(grants, Mapping) else None
+        if not isinstance(per_server, Mapping):
+            continue
+        for server in sorted(s for s in per_server if isinstance(s, str)):
+            if server not in names:
+                problems.append('mcpsec_policy.roles.%s.servers.%s: names no server of this host; '
+                                'define it in mcp_servers (servers here: %s) or remove the grant'
+                                % (role, server, ', '.join(sorted(names))))
+    return problems

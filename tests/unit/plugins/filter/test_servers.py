@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcpsec.gateway contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""mcp_servers: servers as data, the legacy single server unchanged, named errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy_check import PolicyError
+from ansible_collections.mcpsec.gateway.plugins.plugin_utils._servers import (
+    expand_servers, policy_server_errors, server_errors,
+)
+
+LEGACY = {'source': 'npm', 'package': '@modelcontextprotocol/server-everything', 'version': '2026.8.31',
+          'executable': 'mcp-server-everything', 'args': [], 'env': {'MARKER': 'x'}}
+DEFAULTS = {'instances': 2, 'max_sessions': 16, 'session_memory_mb': 64, 'session_tasks': 12, 'base_port': 8000,
+            'user': 'mcp', 'home': '/var/lib/mcpsec', 'env_file': '/etc/mcpsec/mcp-server.env',
+            'install_dir': '/opt/mcpsec/mcp-server', 'unit': 'mcpsec-supergateway'}
+SLACK = {'source': 'npm', 'package': '@modelcontextprotocol/server-slack', 'version': '2025.4.25',
+         'executable': 'mcp-server-slack', 'env': {'SLACK_BOT_TOKEN': 'xoxb-secret-value'}}
+TIME = {'source': 'pypi', 'package': 'mcp-server-time', 'version': '2025.9.25', 'executable': 'mcp-server-time',
+        'instances': 1, 'max_sessions': 4}
+
+
+def test_without_mcp_servers_the_legacy_variables_are_one_server_in_todays_layout():
+    [server] = expand_servers(None, LEGACY, DEFAULTS)
+    assert server['name'] == 'default' and server['path'] == '/mcp'
+    assert (server['user'], server['env_file'], server['unit'], server['install_dir']) == (
+        'mcp', '/etc/mcpsec/mcp-server.env', 'mcpsec-supergateway', '/opt/mcpsec/mcp-server')
+    assert server['ports'] == [8000, 8001] and server['env'] == {'MARKER': 'x'}
+    assert expand_servers({}, LEGACY, DEFAULTS) == [server]
+
+
+def test_each_server_gets_a_sandbox_and_a_port_block_of_its_own():
+    servers = expand_servers({'time': TIME, 'slack': SLACK, 'default': LEGACY}, {}, DEFAULTS)
+    assert [s['name'] for s in servers] == ['default', 'slack', 'time']
+    default, slack, time_ = servers
+    assert default['path'] == '/mcp' and default['user'] == 'mcp' and default['ports'] == [8000, 8001]
+    assert slack['path'] == '/slack/mcp' and slack['user'] == 'mcp-slack'
+    assert slack['env_file'] == '/etc/mcpsec/servers/slack.env' and slack['unit'] == 'mcpsec-sg-slack'
+    assert slack['slice'] == 'mcpsec-sg-slack.slice' and slack['ports'] == [8008, 8009]
+    assert time_['ports'] == [8016] and time_['max_sessions'] == 4 and time_['source'] == 'pypi'
+    assert len({s['user'] for s in servers}) == 3 and len({s['env_file'] for s in servers}) == 3
+
+
+def test_an_explicit_port_is_kept_and_the_others_go_around_it():
+    servers = expand_servers({'slack': dict(SLACK, port=8000), 'time': TIME}, {}, DEFAULTS)
+    assert [s['ports'] for s in servers] == [[8000, 8001], [8008]]
+
+
+def errors(servers, legacy=None):
+    return server_errors(servers, legacy or {}, DEFAULTS)
+
+
+@pytest.mark.parametrize('servers, expected', [
+    ({'Slack': SLACK}, "mcp_servers.Slack: server name 'Slack' is invalid; use 1-31 characters from [a-z0-9-]"),
+    ({'health': SLACK}, "mcp_servers.health: server name 'health' is reserved; choose another name"),
+    ({'slack': dict(SLACK, source='docker')}, "mcp_servers.slack.source: must be npm or pypi"),
+    ({'slack': dict(SLACK, version='^1.2.0')}, "mcp_servers.slack.version: '^1.2.0' is not an exact version"),
+    ({'slack': dict(SLACK, version='latest')}, "mcp_servers.slack.version: 'latest' is not an exact version"),
+    ({'slack': dict(SLACK, executable='../bin/sh')}, "mcp_servers.slack.executable: '../bin/sh' is not a file name"),
+    ({'slack': dict(SLACK, path='/health/x')}, "mcp_servers.slack.path: '/health/x' is under /health"),
+    ({'slack': dict(SLACK, path='/a/../mcp')}, "mcp_servers.slack.path: '/a/../mcp' is not a plain absolute path"),
+    ({'slack': dict(SLACK, instances=9)}, "mcp_servers.slack.instances: must be 1..8, got 9"),
+    ({'slack': dict(SLACK, colour='red')}, "mcp_servers.slack.colour: unknown key"),
+    ({'slack': dict(SLACK, env={'BAD-NAME': 'x'})}, 'mcp_servers.slack.env.BAD-NAME: is not an environment variable name'),
+    ({'a': dict(SLACK, path='/x/mcp'), 'b': dict(TIME, path='/x/mcp')},
+     "mcp_servers.b.path: path '/x/mcp' is also the path of server 'a'"),
+    ({'a': dict(SLACK, port=8000), 'b': dict(TIME, port=8004)}, "mcp_servers.b.port: its ports 8004-8011 overlap"),
+    ({'slack': dict(SLACK, package='Bad Name')}, "mcp_servers.slack.package: 'Bad Name' is not a npm package name"),
+])
+def test_bad_input_is_named_with_the_key_and_the_fix(servers, expected):
+    found = errors(servers)
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_secret_values_never_appear_in_a_message():
+    found = errors({'slack': dict(SLACK, env={'SLACK_BOT_TOKEN': ['xoxb-secret-value']}, version='^1')})
+    assert found and not any('xoxb-secret-value' in line for line in found)
+
+
+def test_an_invalid_set_raises_with_every_problem():
+    with pytest.raises(PolicyError) as err:
+        expand_servers({'Slack': SLACK, 'time': dict(TIME, version='>=1')}, {}, DEFAULTS)
+    assert len(err.value.errors) == 2
+
+
+def test_a_policy_role_naming_an_unknown_server_is_named():
+    policy = {'roles': {'reader': {'servers': {'slack': {'tools': ['x']}, 'github': {'tools': ['*']}}}}}
+    assert policy_server_errors(policy, ['default', 'slack']) == [
+        'mcpsec_policy.roles.reader.servers.github: names no server of this host; define it in mcp_servers '
+        '(servers here: default, slack) or remove the grant']
