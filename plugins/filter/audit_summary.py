@@ -13,7 +13,9 @@ author: mcpsec.gateway maintainers (@mcpsec)
 description:
   - Parses the JSON audit lines the proxy writes (one object per line) and counts, over a
     time window, the requests, the statuses, the error rate, the users with the most
-    C(429) (rate limited) and C(403) (denied) answers, and the most called tools.
+    C(429) (rate limited) and C(403) (denied) answers, and the most called tools, over every
+    line and per MCP server (the line's C(server) field; a line without it, written before
+    the host served several servers, counts for C(default)).
   - A line ends at C(\n) only, never at U+2028, U+2029, U+0085 or other characters
     C(str.splitlines) treats as line ends (a logged field may contain them).
   - Tolerant of what it cannot read. A missing or empty field is skipped, a line that is not a
@@ -75,8 +77,11 @@ _value:
       C(first), C(last), C(status_counts) (status as a string to count), C(errors) and
       C(error_rate) (status >= 400), C(server_errors) and C(server_error_rate) (>= 500),
       C(top_users_429), C(top_users_403), C(top_tools), C(top_methods), C(top_users)
-      (lists of C({name, count}), highest first, ties by name), C(decisions) and C(report)
-      (the summary as lines for a terminal).
+      (lists of C({name, count}), highest first, ties by name), C(decisions), C(servers) (a
+      mapping from each server named in the counted lines, C(default) first, then by name, to
+      its own C(total), C(status_counts), C(errors), C(error_rate), C(server_errors),
+      C(server_error_rate), C(decisions) and rankings) and C(report) (the summary as lines for
+      a terminal, one line per server at the end).
   type: dict
 """
 

@@ -7,10 +7,12 @@
 
 Pure Python on purpose: no Ansible imports, so the unit tests import it directly.
 
-A line has (all optional) ``time`` (ISO 8601), ``client``, ``subject``, ``roles``,
-``method`` (the JSON-RPC method), ``tool``, ``decision``, ``reason``, ``status``,
-``bytes``, ``request_time`` and ``upstream_time``. Missing, empty or ``"-"`` fields
-are tolerated; a line that is not a JSON object is counted as invalid, never fatal.
+A line has (all optional) ``time`` (ISO 8601), ``client``, ``server`` (the MCP server
+the request was for), ``subject``, ``roles``, ``method`` (the JSON-RPC method), ``tool``,
+``decision``, ``reason``, ``status``, ``bytes``, ``request_time`` and ``upstream_time``.
+Missing, empty or ``"-"`` fields are tolerated; a line that is not a JSON object is
+counted as invalid, never fatal. A line without ``server`` (written before a host served
+several servers) counts for the server named ``default``.
 
 Lines end at ``\n`` only: nginx writes one line per request ending in ``\n``, and a
 field may hold U+2028, U+2029, U+0085, ``\r``, ``\v`` or ``\f``, which
@@ -25,6 +27,11 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+DEFAULT_SERVER = 'default'
+# The counts a per-server summary keeps (the window and line counts are the log's, not a server's).
+_SERVER_KEYS = ('total', 'status_counts', 'errors', 'error_rate', 'server_errors', 'server_error_rate',
+                'top_users_429', 'top_users_403', 'top_tools', 'top_targets', 'top_methods', 'top_users',
+                'decisions')
 _WINDOW = re.compile(r'^\s*(\d+)\s*([smhdw])\s*$')
 _UNIT_SECONDS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 
@@ -87,6 +94,11 @@ def _who(entry):
         return subject
     client = _text(entry.get('client'))
     return ('anonymous@' + client) if client else 'anonymous'
+
+
+def _server(entry):
+    """The MCP server a line is for: ``default`` when the line does not say (older lines)."""
+    return _text(entry.get('server')) or DEFAULT_SERVER
 
 
 def _top(counter, top):
@@ -227,12 +239,13 @@ class _Tally(object):
 
 
 def summarize(lines, window=None, since=None, until=None, now=None, top=5, max_lines=None):
-    """Counts over the lines whose ``time`` is in [since, until].
+    """Counts over the lines whose ``time`` is in [since, until], in all and per MCP server.
 
     ``window`` (e.g. ``24h``) sets ``since = until - window``; ``until`` defaults to ``now``,
     which defaults to the current time. Without ``window`` and ``since`` every line counts,
     including lines without a parsable time. ``max_lines`` keeps only the last (newest)
-    that many non-blank lines.
+    that many non-blank lines. ``servers`` maps each server named in the counted lines
+    (``default`` first, then by name) to its own counts (``_SERVER_KEYS``).
     """
     lines = split_lines(lines)
     top = _positive('top', top)
@@ -241,10 +254,17 @@ def summarize(lines, window=None, since=None, until=None, now=None, top=5, max_l
     since_dt, until_dt, bounded = _bounds(window, since, until, now)
     entries, invalid = parse_lines(lines)
     tally = _Tally()
+    per_server = {}
     for entry in entries:
         if tally.admit(parse_time(entry.get('time')), since_dt, until_dt, bounded):
             tally.add(entry)
-    return tally.result(since_dt, until_dt, bounded, invalid, top)
+            per_server.setdefault(_server(entry), _Tally()).add(entry)
+    summary = tally.result(since_dt, until_dt, bounded, invalid, top)
+    summary['servers'] = dict(
+        (name, dict((key, value) for key, value in per_server[name].result(since_dt, until_dt, bounded, invalid, top)
+                    .items() if key in _SERVER_KEYS))
+        for name in sorted(per_server, key=lambda n: (n != DEFAULT_SERVER, n)))
+    return summary
 
 
 def render(summary):
@@ -260,5 +280,16 @@ def render(summary):
     for title, key in (('top users 429', 'top_users_429'), ('top users 403', 'top_users_403'),
                        ('top tools', 'top_tools'), ('top targets', 'top_targets'), ('top methods', 'top_methods')):
         ranked = summary.get(key, [])
-        out.append('%-15s %s' % (title, ', '.join('%s=%d' % (r['name'], r['count']) for r in ranked) or '-'))
+        out.append('%-15s %s' % (title, _ranked(ranked)))
+    servers = summary.get('servers') or {}
+    if servers:
+        out.append('%-15s %s' % ('servers', ', '.join('%s=%d' % (name, s['total']) for name, s in servers.items())))
+    for name, s in servers.items():
+        out.append('%-15s %d requests, error rate %.1f%% (%d >= 400, %d >= 500); 429 %s; 403 %s; tools %s' % (
+            'server ' + name, s['total'], s['error_rate'] * 100, s['errors'], s['server_errors'],
+            _ranked(s['top_users_429']), _ranked(s['top_users_403']), _ranked(s['top_tools'])))
     return out
+
+
+def _ranked(ranked):
+    return ', '.join('%s=%d' % (r['name'], r['count']) for r in ranked) or '-'

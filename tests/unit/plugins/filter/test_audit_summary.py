@@ -191,3 +191,51 @@ def test_targets_of_every_method_and_millisecond_times():
     assert s['first'] == '2026-11-25T11:57:00.001000+00:00'
     assert s['top_targets'] == [{'name': 'resource demo://doc/a', 'count': 2},
                                 {'name': 'prompt simple-prompt', 'count': 1}]
+
+
+def test_each_server_is_summarised_and_lines_without_one_count_as_default():
+    """Issue 20: the audit line names the MCP server; older lines (no "server") are the default one's."""
+    log = LOG[:6] + [
+        line(20, server='time', client='10.0.0.4', subject='dave', method='tools/call', tool='get_current_time',
+             decision='allow', status=200),
+        line(21, server='time', client='10.0.0.4', subject='dave', method='tools/call', tool='get_current_time',
+             decision='allow', status=200),
+        line(22, server='time', client='10.0.0.2', subject='bob', method='tools/call', tool='convert_time',
+             decision='deny', reason='tool_denied', status=403),
+        line(23, server='default', subject='alice', method='tools/call', tool='echo', status=200),
+        line(24, server='', subject='alice', method='tools/list', status=200),
+        line(25, server='-', subject='carol', method='tools/call', tool='echo', status=429),
+        line(26, server='a-search', subject='erin', method='initialize', status=502),
+    ]
+    s = summarize(log, window='1h', now=NOW)
+    assert s['total'] == 13
+    assert list(s['servers']) == ['default', 'a-search', 'time']
+    default, time = s['servers']['default'], s['servers']['time']
+    # 6 lines without the field + "default" + "" + "-"
+    assert default['total'] == 9
+    assert default['status_counts'] == {'200': 5, '403': 2, '429': 2}
+    assert default['top_users_403'] == [{'name': 'bob', 'count': 2}]
+    assert default['top_users_429'] == [{'name': 'bob', 'count': 1}, {'name': 'carol', 'count': 1}]
+    assert time['total'] == 3 and time['errors'] == 1 and time['error_rate'] == pytest.approx(1 / 3, abs=1e-4)
+    assert time['top_tools'] == [{'name': 'get_current_time', 'count': 2}, {'name': 'convert_time', 'count': 1}]
+    assert time['top_users_403'] == [{'name': 'bob', 'count': 1}] and time['top_users_429'] == []
+    assert s['servers']['a-search']['server_errors'] == 1
+    # the whole log's counts are the sum of the servers'
+    assert sum(v['total'] for v in s['servers'].values()) == s['total']
+    assert set(default) == set(time) and 'since' not in default and 'invalid_lines' not in default
+
+    report = audit_summary(log, window='1h', now=NOW, top=2)['report']
+    assert 'servers         default=9, a-search=1, time=3' in report
+    assert ('server time     3 requests, error rate 33.3% (1 >= 400, 0 >= 500); 429 -; 403 bob=1; '
+            'tools get_current_time=2, convert_time=1') in report
+    assert report[-4].startswith('servers ') and report[-3].startswith('server default  9 requests')
+
+
+def test_a_log_of_one_server_is_all_default():
+    s = audit_summary(LOG, window='1h', now=NOW)
+    assert list(s['servers']) == ['default'] and s['servers']['default']['total'] == s['total'] == 12
+    assert s['report'][-2:] == [
+        'servers         default=12',
+        'server default  12 requests, error rate 66.7% (8 >= 400, 1 >= 500); 429 carol=2, anonymous@10.0.0.9=1, '
+        'bob=1; 403 bob=2; tools echo=6, printEnv=2, get-sum=1']
+    assert summarize('', now=NOW)['servers'] == {}
