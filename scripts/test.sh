@@ -54,11 +54,11 @@ step "njs enforcement tests"
 bash tests/njs/run.sh
 
 # Longest first, so that two runners finish together (wall times on 2 cores, idle).
-order="fleet default clients conformance isolation auth oidc standalone acme ops"
+order="fleet default clients conformance isolation multiserver auth oidc standalone acme ops"
 all=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
 scenarios="${MCPSEC_SCENARIOS:-$(for s in $order; do grep -qx "$s" <<<"$all" && echo "$s"; done; grep -vxF -f <(tr ' ' '\n' <<<"$order") <<<"$all" || true)}"
 # The scenarios the collection's claims rest on: gone or renamed fails the run.
-for required in default standalone auth oidc acme ops clients conformance isolation fleet; do
+for required in default standalone auth oidc acme ops clients conformance isolation fleet multiserver; do
   [ -f "molecule/$required/molecule.yml" ] || { echo "test.sh: expected Molecule scenario molecule/$required is missing" >&2; exit 1; }
 done
 
