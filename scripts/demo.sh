@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: boot a local disposable Debian 13 test
-# host, converge playbooks/site.yml with inventories/demo, run a real MCP client
-# through the gateway, and print a client configuration: Claude Desktop through
+# host, converge playbooks/site.yml with inventories/demo and two MCP servers
+# (inventories/demo-servers.yml: the everything server from npm at /mcp, the time
+# server from PyPI at /time/mcp, each in a sandbox of its own), run a real MCP client
+# through each, and print a client configuration for each: Claude Desktop through
 # mcp-remote by default, MCPSEC_CLIENT=claude-code|cursor|vscode for the others.
 #   ./scripts/demo.sh          deploy (again) and show
 #   MCPSEC_CLIENT=cursor ./scripts/demo.sh   ... and print the Cursor configuration
@@ -29,19 +31,28 @@ if [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; 
   test_host_boot "$NAME" -p "127.0.0.1:$HTTPS_PORT:443" -p "127.0.0.1:$HTTP_PORT:80"
 fi
 
-echo "[demo] ansible-playbook playbooks/site.yml -i inventories/demo"
-ansible-playbook playbooks/site.yml -i inventories/demo
+echo "[demo] ansible-playbook playbooks/site.yml -i inventories/demo -e @inventories/demo-servers.yml"
+ansible-playbook playbooks/site.yml -i inventories/demo -e @inventories/demo-servers.yml
 
 mkdir -p .cache/demo
 docker cp "$NAME:/etc/mcpsec/tls/fullchain.pem" .cache/demo/ca.pem >/dev/null
-URL="https://localhost:$HTTPS_PORT/mcp"
-echo
-echo "[demo] a real MCP client (official Python SDK, streamable HTTP) through the gateway:"
-python tests/lib/mcpsec_client.py --url "$URL" --user alice \
-  --password-file .cache/demo/alice-password --ca-file .cache/demo/ca.pem
-
-echo
-# MCPSEC_CLIENT picks the configuration printed: claude-desktop (default), claude-code, cursor, vscode.
-python tests/lib/client_configs.py --client "${MCPSEC_CLIENT:-claude-desktop}" --name mcpsec-demo \
-  --url "$URL" --mode basic --user alice --secret-file .cache/demo/alice-password --ca-file "$PWD/.cache/demo/ca.pem"
+BASE="https://localhost:$HTTPS_PORT"
+# name, path, a tool call: the default everything server and the time server.
+SERVERS=("mcpsec-demo /mcp echo {\"message\":\"hello through mcpsec\"}"
+         "mcpsec-demo-time /time/mcp get_current_time {\"timezone\":\"UTC\"}")
+for server in "${SERVERS[@]}"; do
+  read -r name path tool args <<<"$server"
+  echo
+  echo "[demo] a real MCP client (official Python SDK, streamable HTTP) through the gateway at $path:"
+  python tests/lib/mcpsec_client.py --url "$BASE$path" --user alice \
+    --password-file .cache/demo/alice-password --ca-file .cache/demo/ca.pem --call "$tool" --args "$args"
+done
+for server in "${SERVERS[@]}"; do
+  read -r name path _tool _args <<<"$server"
+  echo
+  echo "[demo] client configuration for $name ($BASE$path):"
+  # MCPSEC_CLIENT picks the configuration printed: claude-desktop (default), claude-code, cursor, vscode.
+  python tests/lib/client_configs.py --client "${MCPSEC_CLIENT:-claude-desktop}" --name "$name" \
+    --url "$BASE$path" --mode basic --user alice --secret-file .cache/demo/alice-password --ca-file "$PWD/.cache/demo/ca.pem"
+done
 echo "(The demo password is in .cache/demo/alice-password; remove the host with ./scripts/demo.sh destroy.)"

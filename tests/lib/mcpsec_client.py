@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ca-file")
     parser.add_argument("--call", default="echo", help="tool to call after listing")
     parser.add_argument("--message", default="hello through mcpsec")
+    parser.add_argument("--args", help="the tool's arguments as a JSON object (instead of --message)")
     parser.add_argument("--json", action="store_true", help="print the round trip as JSON")
     args = parser.parse_args(argv)
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.token_file:
         with open(args.token_file, encoding="utf-8") as fh:
             bearer = fh.read().strip()
-    trip = asyncio.run(round_trip(args.url, calls=[(args.call, {"message": args.message})],
+    trip = asyncio.run(round_trip(args.url, calls=[(args.call, json.loads(args.args) if args.args else {"message": args.message})],
                                   basic=basic, bearer=bearer, ca_file=args.ca_file))
     if args.json:
         print(json.dumps(trip.__dict__, indent=2))
