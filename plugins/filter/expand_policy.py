@@ -26,6 +26,12 @@ options:
     description: The C(mcpsec_policy) mapping.
     type: dict
     required: true
+  servers:
+    description:
+      - The servers the host serves, as P(mcpsec.gateway.expand_servers#filter) returns them.
+        Without it, one server named C(default) at C(/mcp).
+    type: list
+    elements: dict
 seealso:
   - plugin: mcpsec.gateway.policy_errors
     plugin_type: filter
@@ -53,7 +59,7 @@ _value:
       C(port), C(resource), C(mcp_path), C(resource_metadata_url), C(resource_metadata_paths),
       C(resource_metadata), C(auth_mode), C(htpasswd_users), C(token_users), C(allow_cidrs),
       C(allow_cidrs_ipv4), C(allow_cidrs_ipv6), C(metrics_allow_cidrs), C(oidc_ca_file),
-      C(limit_req_zones), C(limit_req), C(limit_req_retry_after) (seconds) and C(njs_policy) (version 2).
+      C(limit_req_zones), C(limit_req), C(limit_req_retry_after) (seconds), C(servers) (one entry per MCP server) and C(njs_policy) (version 3).
     - C(htpasswd_users) and C(token_users) hold secrets; use them only in tasks with C(no_log).
   type: dict
 """
@@ -78,9 +84,9 @@ else:
     wrap_var = None
 
 
-def expand_policy(policy):
+def expand_policy(policy, servers=None):
     try:
-        expanded = _expand_policy(policy)
+        expanded = _expand_policy(policy, servers)
     except PolicyError as exc:
         # "from None": the core's traceback adds nothing and must not carry values along.
         raise AnsibleFilterError(str(exc)) from None

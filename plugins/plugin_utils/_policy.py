@@ -37,9 +37,13 @@ ZONE_SIZE = '10m'
 # one IPv6 host usually holds a whole /64, so per-address keys would not limit it.
 CLIENT_KEY = '$mcpsec_client_key'
 MCP_PATH = '/mcp'
+# Per-user limits count per MCP server: the same subject at two servers has two budgets.
+USER_KEY = '$mcpsec_server $mcpsec_subject'
 METADATA_PATH = '/.well-known/oauth-protected-resource'
 # The njs_policy layout; njs refuses a document whose version it does not know.
-NJS_POLICY_VERSION = 2
+NJS_POLICY_VERSION = 3
+DEFAULT_SERVER = 'default'
+GRANT_KEYS = ('tools', 'resources', 'prompts')
 
 
 def _sorted(mapping):
@@ -58,7 +62,42 @@ def _public_url(ctx, top):
     return _origin('https', url[1], url[2]), url[1], url[2] or 443
 
 
-def _validate(policy):
+def _server_list(servers):
+    """The servers the host serves (expand_servers' items), or the one default server at /mcp."""
+    if servers is None:
+        return [{'name': DEFAULT_SERVER, 'path': MCP_PATH, 'upstream': 'mcpsec_backend', 'instances': 1,
+                 'session_capacity': None}]
+    return [{'name': str(s['name']), 'path': str(s['path']), 'upstream': str(s.get('upstream', 'mcpsec_backend')),
+             'instances': int(s.get('instances', 1)), 'session_capacity': s.get('session_capacity')}
+            for s in servers]
+
+
+def _check_server_grants(ctx, roles, names):
+    """Grants on servers the host does not serve, and top-level grants without a default server."""
+    for role in sorted(roles):
+        grants = roles[role]
+        for server in sorted(grants['servers']):
+            if server not in names:
+                ctx.err('%s.roles.%s.servers.%s' % (ROOT, role, server), 'names no server of this host',
+                        'define it in mcp_servers (servers here: %s) or remove the grant' % ', '.join(names))
+        if DEFAULT_SERVER in grants['servers'] and grants['top_level']:
+            ctx.err('%s.roles.%s.servers.%s' % (ROOT, role, DEFAULT_SERVER),
+                    'grants on the default server twice (also the role\'s own tools/resources/prompts)',
+                    'keep one: the top-level keys or servers.default')
+        granted = any(grants[key]['all'] or grants[key]['items'] for key in GRANT_KEYS)
+        if granted and DEFAULT_SERVER not in names:
+            ctx.err('%s.roles.%s' % (ROOT, role),
+                    'its tools/resources/prompts grant on the server named default, which this host does not serve',
+                    'move them under roles.%s.servers.<name> (servers here: %s)' % (role, ', '.join(names)))
+
+
+def _explicit_audience(policy):
+    auth = policy.get('auth') if isinstance(policy, dict) else None
+    oidc = auth.get('oidc') if isinstance(auth, dict) else None
+    return isinstance(oidc, dict) and oidc.get('audience') is not None
+
+
+def _validate(policy, servers=None):
     """Run every section's validator in policy order: (errors, sections or None)."""
     ctx = _Ctx()
     if policy is None:
@@ -71,11 +110,15 @@ def _validate(policy):
     resource = (url[0] if url else 'https://invalid') + MCP_PATH
     mode, oidc, _unused = _auth(ctx, top.get('auth', _MISSING), resource)
     roles = _roles(ctx, top.get('roles'))
+    server_list = _server_list(servers)
+    if roles is not None:
+        _check_server_grants(ctx, roles, [server['name'] for server in server_list])
     users = _users(ctx, top.get('users'), mode, roles)
     if oidc is not None:
         oidc['scope_roles'] = _scope_roles(ctx, oidc, roles)
     sections = {
-        'url': url, 'mode': mode, 'oidc': oidc, 'roles': roles, 'users': users,
+        'url': url, 'mode': mode, 'oidc': oidc, 'roles': roles, 'users': users, 'servers': server_list,
+        'explicit_audience': _explicit_audience(policy),
         'limits': _rate_limits(ctx, top.get('rate_limits')),
         'sessions': _sessions(ctx, top.get('sessions')),
         'origins': _origins(ctx, top.get('allow_origins')),
@@ -85,7 +128,7 @@ def _validate(policy):
     }
     if ctx.errors:
         return ctx.errors, None
-    required = [value for key, value in sections.items() if key != 'oidc']
+    required = [value for key, value in sections.items() if key not in ('oidc', 'explicit_audience')]
     if None in required or (mode == 'oidc' and oidc is None) or (oidc is not None and oidc['scope_roles'] is None):
         # Every path that yields None has recorded an error; this is a safety net.
         return ['%s: could not be expanded; see the errors above' % ROOT], None
@@ -101,6 +144,15 @@ def _advertised_scopes(oidc):
     return scopes
 
 
+def _server_grants(grants, server):
+    """What a role grants on one server: servers.<server>, or for default its top-level keys."""
+    if server in grants['servers']:
+        return grants['servers'][server]
+    if server == DEFAULT_SERVER:
+        return grants
+    return dict((key, {'all': False, 'items': []}) for key in GRANT_KEYS)
+
+
 def _njs_role(grants):
     role = {}
     for key in ('tools', 'resources', 'prompts'):
@@ -109,12 +161,14 @@ def _njs_role(grants):
     return _sorted(role)
 
 
-def _njs_oidc(oidc):
+def _njs_oidc(oidc, explicit_audience):
     if not oidc:
         return None
     return _sorted({
         'issuer': str(oidc['issuer']),
-        'audience': str(oidc['audience']),
+        # One audience for every server when the operator set one, else none: each server
+        # accepts only tokens for its own resource (servers.<name>.audiences).
+        'audience': str(oidc['audience']) if explicit_audience else None,
         'jwks_uri': None if oidc['jwks_uri'] is None else str(oidc['jwks_uri']),
         'discovery_url': str(oidc['discovery_url']),
         'algorithms': list(oidc['algorithms']),
@@ -127,23 +181,50 @@ def _njs_oidc(oidc):
     })
 
 
-def _njs_policy(s, resource, metadata_url, scopes):
-    """The document njs enforces: every field present, no secret, keys sorted."""
+def _resources(public_url, server):
+    """(resource, metadata URL, metadata paths) of one server; default keeps today's."""
+    path = server['path']
+    if server['name'] == DEFAULT_SERVER:
+        return public_url + MCP_PATH, public_url + METADATA_PATH, [METADATA_PATH, METADATA_PATH + MCP_PATH]
+    return public_url + path, public_url + METADATA_PATH + path, [METADATA_PATH + path]
+
+
+def _njs_server(s, server, resource, metadata_url):
+    oidc = s['oidc']
+    audiences = [str(oidc['audience'])] if (oidc and s['explicit_audience']) else [resource]
+    capacity = server['session_capacity']
+    return _sorted({
+        'path': server['path'],
+        'resource': resource,
+        'resource_metadata_url': metadata_url,
+        'audiences': audiences,
+        'roles': _sorted(dict((str(name), _njs_role(_server_grants(spec, server['name'])))
+                              for name, spec in s['roles'].items())),
+        'upstream': server['upstream'],
+        'instances': server['instances'],
+        'max_sessions_total': None if capacity is None else int(capacity),
+    })
+
+
+def _njs_policy(s, first, servers, scopes):
+    """The document njs enforces: every field present, no secret, keys sorted. The top-level
+    roles, resource and resource_metadata_url describe the first server (default when served)."""
     return _sorted({
         'version': NJS_POLICY_VERSION,
         'auth_mode': s['mode'],
-        'resource': resource,
-        'resource_metadata_url': metadata_url,
+        'resource': first['resource'],
+        'resource_metadata_url': first['resource_metadata_url'],
+        'roles': first['roles'],
+        'servers': servers,
         'scope': ' '.join(scopes),
         'users': _sorted(dict((str(name), [str(r) for r in user_roles]) for name, _s, user_roles in s['users'])),
-        'roles': _sorted(dict((str(name), _njs_role(spec)) for name, spec in s['roles'].items())),
         'tool_limits': _sorted(dict((str(tool), _sorted(spec)) for tool, spec in s['limits'][1].items())),
         'allow_origins': s['origins'],
         'max_sessions_per_user': s['sessions'],
         # per client address (IPv6: /64), fixed windows; njs holds no defaults of its own
         'refusal_limit': window_limit(s['limits'][0]['per_ip']['refusals']),
         'auth_failure_limit': window_limit(s['limits'][0]['per_ip']['auth_failures']),
-        'oidc': _njs_oidc(s['oidc']),
+        'oidc': _njs_oidc(s['oidc'], s['explicit_audience']),
     })
 
 
@@ -155,22 +236,32 @@ def _expanded(s):
     public_url, host, port = s['url']
     mode, oidc, users = s['mode'], s['oidc'], s['users']
     zones = s['limits'][0]
-    resource = public_url + MCP_PATH
-    metadata_url = public_url + METADATA_PATH
     scopes = _advertised_scopes(oidc)
-    metadata = {'resource': resource, 'scopes_supported': list(scopes), 'bearer_methods_supported': ['header']}
-    if oidc:
-        metadata['authorization_servers'] = [oidc['issuer']]
+    servers, njs_servers = [], {}
+    for server in s['servers']:
+        resource, metadata_url, metadata_paths = _resources(public_url, server)
+        metadata = {'resource': resource, 'scopes_supported': list(scopes), 'bearer_methods_supported': ['header']}
+        if oidc:
+            metadata['authorization_servers'] = [oidc['issuer']]
+        njs_servers[server['name']] = _njs_server(s, server, resource, metadata_url)
+        servers.append({
+            'name': server['name'], 'path': server['path'], 'resource': resource,
+            'resource_metadata_url': metadata_url, 'resource_metadata_paths': metadata_paths,
+            'resource_metadata': _sorted(metadata), 'upstream': server['upstream'],
+            'instances': server['instances'], 'max_sessions_total': njs_servers[server['name']]['max_sessions_total'],
+        })
+    first = servers[0]
     return {
+        'servers': servers,
         'public_url': public_url,
         'server_name': host,
         'server_name_kind': _host_kind(host),
         'port': port,
-        'resource': resource,
-        'mcp_path': MCP_PATH,
-        'resource_metadata_url': metadata_url,
-        'resource_metadata_paths': [METADATA_PATH, METADATA_PATH + MCP_PATH],
-        'resource_metadata': _sorted(metadata),
+        'resource': first['resource'],
+        'mcp_path': first['path'],
+        'resource_metadata_url': first['resource_metadata_url'],
+        'resource_metadata_paths': first['resource_metadata_paths'],
+        'resource_metadata': first['resource_metadata'],
         'auth_mode': mode,
         # Secrets keep the caller's object (an AnsibleUnsafe/tagged str stays one).
         'htpasswd_users': [{'name': str(n), 'password': p} for n, p, _r in users] if mode == 'basic' else [],
@@ -182,7 +273,7 @@ def _expanded(s):
         'oidc_ca_file': str(oidc['ca_file']) if oidc else None,
         'limit_req_zones': [
             {'name': 'mcpsec_per_ip', 'key': CLIENT_KEY, 'rate': zones['per_ip']['rate'], 'size': ZONE_SIZE},
-            {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': zones['per_user']['rate'], 'size': ZONE_SIZE},
+            {'name': 'mcpsec_per_user', 'key': USER_KEY, 'rate': zones['per_user']['rate'], 'size': ZONE_SIZE},
         ],
         'limit_req': [
             {'zone': 'mcpsec_per_ip', 'burst': zones['per_ip']['burst'], 'nodelay': True},
@@ -190,14 +281,14 @@ def _expanded(s):
         ],
         'limit_conn_zones': [
             {'name': 'mcpsec_conn_per_ip', 'key': CLIENT_KEY, 'size': ZONE_SIZE},
-            {'name': 'mcpsec_conn_per_user', 'key': '$mcpsec_subject', 'size': ZONE_SIZE},
+            {'name': 'mcpsec_conn_per_user', 'key': USER_KEY, 'size': ZONE_SIZE},
         ],
         'limit_conn': [
             {'zone': 'mcpsec_conn_per_ip', 'connections': zones['per_ip']['connections']},
             {'zone': 'mcpsec_conn_per_user', 'connections': zones['per_user']['connections']},
         ],
         'limit_req_retry_after': _retry_after(zones),
-        'njs_policy': _njs_policy(s, resource, metadata_url, scopes),
+        'njs_policy': _njs_policy(s, njs_servers[first['name']], njs_servers, scopes),
     }
 
 
@@ -210,14 +301,17 @@ def _host_kind(host):
     return 'ip'
 
 
-def policy_errors(policy):
+def policy_errors(policy, servers=None):
     """Return the list of problems (empty when the policy is valid); never raises."""
-    return _validate(policy)[0]
+    return _validate(policy, servers)[0]
 
 
-def expand_policy(policy):
-    """Return the expanded policy or raise :class:`PolicyError` listing every problem."""
-    errors, sections = _validate(policy)
+def expand_policy(policy, servers=None):
+    """Return the expanded policy or raise :class:`PolicyError` listing every problem.
+
+    ``servers``: the servers the host serves (expand_servers' items: name, path, upstream,
+    instances, session_capacity); without it, one server named default at /mcp."""
+    errors, sections = _validate(policy, servers)
     if errors:
         raise PolicyError(errors)
     return _expanded(sections)

@@ -12,7 +12,9 @@ import re
 from ._policy_check import ROOT, _MISSING, _check_name, _describe_char, _idx, _key, _non_ascii, _show
 
 
-ROLE_KEYS = ('tools', 'resources', 'prompts')
+ROLE_KEYS = ('tools', 'resources', 'prompts', 'servers')
+GRANT_KEYS = ('tools', 'resources', 'prompts')
+SERVER_NAME_RE = re.compile(r'^[a-z][a-z0-9-]{0,30}$')
 
 # A resource URI pattern: visible ASCII only ('*' is the glob), so no space or control hides in it.
 RESOURCE_RE = re.compile(r'^[\x21-\x7e]{1,1024}$')
@@ -25,9 +27,42 @@ GRANT_KINDS = {
 }
 
 
+def _grants(ctx, rpath, fields):
+    """tools, resources and prompts of one role (or of one role on one server), or None."""
+    grants = {}
+    for key, kind in (('tools', 'tool'), ('resources', 'resource'), ('prompts', 'prompt')):
+        grants[key] = _grant_list(ctx, rpath + '.' + key, fields.get(key), kind)
+    return None if None in grants.values() else grants
+
+
+def _server_grants(ctx, rpath, raw):
+    """roles.<r>.servers: server name -> its grants; the names are checked against the
+    servers the host serves later (_policy._check_server_grants), here only their form."""
+    path = rpath + '.servers'
+    pairs = ctx.names(path, raw, 'server names to {tools, resources, prompts}')
+    if pairs is None:
+        return None
+    servers = {}
+    ok = True
+    for server, spec in pairs:
+        spath = _key(path, server)
+        if not SERVER_NAME_RE.match(server):
+            ctx.err(spath, 'server name %s is invalid' % _show(server),
+                    'use the name of a server in mcp_servers ([a-z][a-z0-9-]{0,30})')
+            ok = False
+            continue
+        fields = ctx.mapping(spath, {} if spec is None else spec, GRANT_KEYS)
+        grants = None if fields is None else _grants(ctx, spath, fields)
+        if grants is None:
+            ok = False
+            continue
+        servers[server] = grants
+    return servers if ok else None
+
+
 def _roles(ctx, raw):
     path = ROOT + '.roles'
-    pairs = ctx.names(path, raw, 'role names to {tools, resources, prompts}')
+    pairs = ctx.names(path, raw, 'role names to {tools, resources, prompts, servers}')
     roles = {}
     if pairs is None:
         return None
@@ -39,10 +74,11 @@ def _roles(ctx, raw):
         fields = ctx.mapping(rpath, spec, ROLE_KEYS)
         if fields is None:
             continue
-        grants = {}
-        for key, kind in (('tools', 'tool'), ('resources', 'resource'), ('prompts', 'prompt')):
-            grants[key] = _grant_list(ctx, rpath + '.' + key, fields.get(key), kind)
-        if valid and None not in grants.values():
+        grants = _grants(ctx, rpath, fields)
+        servers = _server_grants(ctx, rpath, fields.get('servers'))
+        if valid and grants is not None and servers is not None:
+            grants['servers'] = servers
+            grants['top_level'] = any(key in fields for key in GRANT_KEYS)
             roles[name] = grants
     return roles
 

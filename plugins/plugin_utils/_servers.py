@@ -21,12 +21,13 @@ Errors are collected like the policy's: ``<key path>: <problem>; <fix>``. Secret
 from __future__ import annotations
 
 import re
+import shlex
 
 from collections.abc import Mapping
 
 from ._policy_check import PolicyError, _Ctx, _key, _show, _type_name
 
-__all__ = ('expand_servers', 'server_errors', 'policy_server_errors', 'DEFAULT_SERVER')
+__all__ = ('expand_servers', 'server_errors', 'DEFAULT_SERVER')
 
 ROOT = 'mcp_servers'
 DEFAULT_SERVER = 'default'
@@ -48,6 +49,13 @@ ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,127}$')
 # Each server's instances get a block of this many loopback ports (the most instances a server may have).
 PORT_BLOCK = 8
 MAX_INSTANCES = 8
+# The default server keeps what common_supergateway_instances allowed before (up to 64).
+MAX_DEFAULT_INSTANCES = 64
+# What supergateway itself takes per instance, before any session (roles/common).
+BASE_TASKS = 64
+BASE_MEMORY_MB = 256
+SIZE_RE = re.compile(r'^([0-9]+)([KMGT]?)$')
+SIZE_UNITS = {'': 1, 'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4}
 
 
 def _legacy(legacy):
@@ -136,12 +144,14 @@ def _check_path(ctx, path, value, name):
     return text
 
 
-def _budgets(ctx, path, spec, defaults):
-    limits = {'instances': (1, MAX_INSTANCES), 'max_sessions': (1, 1024), 'session_memory_mb': (16, 65536),
-              'session_tasks': (2, 4096)}
+def _budgets(ctx, path, spec, defaults, legacy_layout=False):
+    limits = {'instances': (1, MAX_DEFAULT_INSTANCES if legacy_layout else MAX_INSTANCES), 'max_sessions': (1, 1024),
+              'session_memory_mb': (16, 65536), 'session_tasks': (2, 4096)}
     result = {}
     for key, (low, high) in limits.items():
         value = spec.get(key, defaults.get(key))
+        if key == 'instances' and key not in spec and not legacy_layout and isinstance(value, int):
+            value = min(value, MAX_INSTANCES)
         result[key] = ctx.integer(_key(path, key), value, low, high)
     return result
 
@@ -171,7 +181,7 @@ def _one(ctx, name, spec, defaults, legacy_layout):
         'path': '/mcp' if legacy_layout else _check_path(ctx, path, spec.get('path'), name),
         'port': spec.get('port'),
     }
-    server.update(_budgets(ctx, path, spec, defaults))
+    server.update(_budgets(ctx, path, spec, defaults, legacy_layout))
     if server['port'] is not None:
         server['port'] = ctx.integer(_key(path, 'port'), server['port'], 1024, 65535 - MAX_INSTANCES)
     if any(value is None for key, value in server.items() if key != 'port'):
@@ -197,30 +207,66 @@ def _layout(server, legacy_layout, defaults):
     return server
 
 
+def _block(server):
+    """How many ports a server's block holds: PORT_BLOCK, or more for a default server with more instances."""
+    return max(PORT_BLOCK, server['instances'])
+
+
 def _ports(ctx, servers, base):
-    """Each server's first port: its own 'port', else blocks of PORT_BLOCK from base in name
-    order, the legacy default first; no two blocks overlap."""
-    taken = []
-    for server in servers:
-        if server['port'] is not None:
-            taken.append((server['port'], server['name']))
+    """Each server's first port: its own 'port', else blocks of PORT_BLOCK (or of its instance
+    count, when larger) from base in order, the default server first; no two blocks overlap."""
+    taken = [(server['port'], _block(server), server['name']) for server in servers if server['port'] is not None]
     cursor = base
     for server in servers:
         if server['port'] is None:
-            while any(start < cursor + PORT_BLOCK and cursor < start + PORT_BLOCK for start, _n in taken):
+            size = _block(server)
+            while any(start < cursor + size and cursor < start + length for start, length, _n in taken):
                 cursor += PORT_BLOCK
             server['port'] = cursor
-            taken.append((cursor, server['name']))
-            cursor += PORT_BLOCK
-    for i, (start, name) in enumerate(sorted(taken)):
-        for other, other_name in sorted(taken)[i + 1:]:
-            if other < start + PORT_BLOCK:
+            taken.append((cursor, size, server['name']))
+            cursor += size
+    ordered = sorted(taken)
+    for i, (start, length, name) in enumerate(ordered):
+        for other, other_length, other_name in ordered[i + 1:]:
+            if other < start + length:
                 ctx.err(_key(_key(ROOT, other_name), 'port'),
                         'its ports %d-%d overlap those of server %s (%d-%d)'
-                        % (other, other + PORT_BLOCK - 1, _show(name), start, start + PORT_BLOCK - 1),
-                        'leave port unset, or keep %d ports between two servers' % PORT_BLOCK)
+                        % (other, other + other_length - 1, _show(name), start, start + length - 1),
+                        'leave port unset, or keep %d ports between two servers' % length)
     for server in servers:
+        if server['port'] + server['instances'] - 1 > 65535:
+            ctx.err(_key(_key(ROOT, server['name']), 'port'), 'its instances would listen beyond port 65535',
+                    'choose a lower port or fewer instances')
         server['ports'] = [server['port'] + i for i in range(server['instances'])]
+
+
+def _size_mib(text):
+    """MiB in a systemd size (1280M, 2G, 1073741824), or None for infinity, percentages, ..."""
+    match = SIZE_RE.match(str(text).strip().upper())
+    if not match:
+        return None
+    return int(match.group(1)) * SIZE_UNITS[match.group(2)] // (1024 ** 2)
+
+
+def _finish(server, defaults):
+    """Limits, capacity, command and upstream: what the units and nginx render."""
+    default = server['name'] == DEFAULT_SERVER
+    server['group'] = defaults.get('group', server['user']) if default else server['user']
+    instances = server['instances']
+    if default and 'memory_max' in defaults:
+        server['memory_max'] = str(defaults['memory_max']).strip()
+        server['tasks_max'] = int(defaults['tasks_max'])
+    else:
+        server['memory_max'] = '%dM' % (BASE_MEMORY_MB * instances + server['max_sessions'] * server['session_memory_mb'])
+        server['tasks_max'] = BASE_TASKS * instances + server['max_sessions'] * server['session_tasks']
+    memory = _size_mib(server['memory_max'])
+    by_memory = server['max_sessions'] if memory is None else (memory - BASE_MEMORY_MB * instances) // server['session_memory_mb']
+    by_tasks = (server['tasks_max'] - BASE_TASKS * instances) // server['session_tasks']
+    server['session_capacity'] = max(0, min(server['max_sessions'], by_tasks, by_memory))
+    bin_dir = server['install_dir'] + ('/node_modules/.bin' if server['source'] == 'npm' else '/bin')
+    server['command'] = ' '.join(shlex.quote(part) for part in [bin_dir + '/' + server['executable']] + server['args'])
+    server['upstream'] = 'mcpsec_backend' if default else 'mcpsec_backend_' + server['name'].replace('-', '_')
+    return server
 
 
 def _validate(servers, legacy, defaults):
@@ -253,6 +299,8 @@ def _validate(servers, legacy, defaults):
     for server in items:
         _layout(server, server['name'] in legacy_names or server['name'] == DEFAULT_SERVER, defaults)
     _ports(ctx, items, defaults['base_port'])
+    for server in items:
+        _finish(server, defaults)
     return ctx.errors, items
 
 
@@ -271,22 +319,3 @@ def expand_servers(servers, legacy, defaults):
     if errors:
         raise PolicyError(errors)
     return items
-
-
-def policy_server_errors(policy, names):
-    """Policy roles that grant on a server that does not exist (roles.<r>.servers.<s>)."""
-    problems = []
-    roles = policy.get('roles') if isinstance(policy, Mapping) else None
-    if not isinstance(roles, Mapping):
-        return problems
-    for role in sorted(r for r in roles if isinstance(r, str)):
-        grants = roles[role]
-        per_server = grants.get('servers') if isinstance(grants, Mapping) else None
-        if not isinstance(per_server, Mapping):
-            continue
-        for server in sorted(s for s in per_server if isinstance(s, str)):
-            if server not in names:
-                problems.append('mcpsec_policy.roles.%s.servers.%s: names no server of this host; '
-                                'define it in mcp_servers (servers here: %s) or remove the grant'
-                                % (role, server, ', '.join(sorted(names))))
-    return problems

@@ -91,7 +91,17 @@ NONE_V2 = {'tools_all': False, 'tools': [], 'resources_all': False, 'resources':
            'prompts_all': False, 'prompts': []}
 ADMIN_V2 = dict(NONE_V2, tools_all=True)
 
+DEFAULT_SERVER_OUT = {
+    'name': 'default', 'path': '/mcp', 'resource': 'https://mcp.example.com/mcp',
+    'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
+    'resource_metadata_paths': ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'],
+    'resource_metadata': {'resource': 'https://mcp.example.com/mcp', 'scopes_supported': [],
+                          'bearer_methods_supported': ['header']},
+    'upstream': 'mcpsec_backend', 'instances': 1, 'max_sessions_total': None,
+}
+
 CONTRACT_OUTPUT = {
+    'servers': [DEFAULT_SERVER_OUT],
     'public_url': 'https://mcp.example.com',
     'server_name': 'mcp.example.com',
     'server_name_kind': 'dns',
@@ -113,7 +123,7 @@ CONTRACT_OUTPUT = {
     'oidc_ca_file': None,
     'limit_req_zones': [
         {'name': 'mcpsec_per_ip', 'key': '$mcpsec_client_key', 'rate': '20r/s', 'size': '10m'},
-        {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': '10r/s', 'size': '10m'},
+        {'name': 'mcpsec_per_user', 'key': '$mcpsec_server $mcpsec_subject', 'rate': '10r/s', 'size': '10m'},
     ],
     'limit_req': [
         {'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
@@ -121,7 +131,7 @@ CONTRACT_OUTPUT = {
     ],
     'limit_conn_zones': [
         {'name': 'mcpsec_conn_per_ip', 'key': '$mcpsec_client_key', 'size': '10m'},
-        {'name': 'mcpsec_conn_per_user', 'key': '$mcpsec_subject', 'size': '10m'},
+        {'name': 'mcpsec_conn_per_user', 'key': '$mcpsec_server $mcpsec_subject', 'size': '10m'},
     ],
     'limit_conn': [
         {'zone': 'mcpsec_conn_per_ip', 'connections': 64},
@@ -129,13 +139,19 @@ CONTRACT_OUTPUT = {
     ],
     'limit_req_retry_after': 1,
     'njs_policy': {
-        'version': 2,
+        'version': 3,
         'auth_mode': 'basic',
         'resource': 'https://mcp.example.com/mcp',
         'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
         'scope': '',
         'users': {'alice': ['admin'], 'bob': ['reader']},
         'roles': {'admin': ADMIN_V2, 'reader': dict(NONE_V2, tools=['echo', 'get-sum'])},
+        'servers': {'default': {
+            'path': '/mcp', 'resource': 'https://mcp.example.com/mcp',
+            'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
+            'audiences': ['https://mcp.example.com/mcp'],
+            'roles': {'admin': ADMIN_V2, 'reader': dict(NONE_V2, tools=['echo', 'get-sum'])},
+            'upstream': 'mcpsec_backend', 'instances': 1, 'max_sessions_total': None}},
         'tool_limits': {'trigger-long-running-operation': {'calls': 3, 'window': 60}},
         'allow_origins': ['https://claude.ai'],
         'max_sessions_per_user': 10,
@@ -199,9 +215,11 @@ def test_oidc_defaults():
         'scopes_supported': [],
         'bearer_methods_supported': ['header'],
     }
+    # No audience set: none for every server; each accepts its own resource URL.
+    assert out['njs_policy']['servers']['default']['audiences'] == ['https://mcp.example.com/mcp']
     assert out['njs_policy']['oidc'] == {
         'issuer': 'https://idp.example.com/realms/main',
-        'audience': 'https://mcp.example.com/mcp',
+        'audience': None,
         'jwks_uri': None,
         'discovery_url': 'https://idp.example.com/realms/main/.well-known/openid-configuration',
         'algorithms': ['RS256', 'ES256'],
@@ -262,7 +280,7 @@ VALID = [
     ('rate-per-minute', basic(rate_limits={'per_ip': {'rate': '600r/m'}}),
      {'limit_req_zones': [
          {'name': 'mcpsec_per_ip', 'key': '$mcpsec_client_key', 'rate': '600r/m', 'size': '10m'},
-         {'name': 'mcpsec_per_user', 'key': '$mcpsec_subject', 'rate': '10r/s', 'size': '10m'}],
+         {'name': 'mcpsec_per_user', 'key': '$mcpsec_server $mcpsec_subject', 'rate': '10r/s', 'size': '10m'}],
       'limit_req': [{'zone': 'mcpsec_per_ip', 'burst': 40, 'nodelay': True},
                     {'zone': 'mcpsec_per_user', 'burst': 20, 'nodelay': True}]}),
     ('connections', basic(rate_limits={'per_ip': {'connections': 200}, 'per_user': {'connections': 1}}),

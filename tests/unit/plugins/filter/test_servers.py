@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy_check import PolicyError
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._servers import (
-    expand_servers, policy_server_errors, server_errors,
+    expand_servers, server_errors,
 )
 
 LEGACY = {'source': 'npm', 'package': '@modelcontextprotocol/server-everything', 'version': '2026.8.31',
@@ -87,8 +87,45 @@ def test_an_invalid_set_raises_with_every_problem():
     assert len(err.value.errors) == 2
 
 
-def test_a_policy_role_naming_an_unknown_server_is_named():
-    policy = {'roles': {'reader': {'servers': {'slack': {'tools': ['x']}, 'github': {'tools': ['*']}}}}}
-    assert policy_server_errors(policy, ['default', 'slack']) == [
-        'mcpsec_policy.roles.reader.servers.github: names no server of this host; define it in mcp_servers '
-        '(servers here: default, slack) or remove the grant']
+def test_limits_capacity_command_and_upstream_per_server():
+    defaults = dict(DEFAULTS, group='mcp', memory_max='2048M', tasks_max=400)
+    servers = expand_servers({'default': LEGACY, 'time': dict(TIME, args=['--local-timezone', 'Europe/Paris x']),
+                              'my-db': SLACK}, {}, defaults)
+    default, db, time_ = servers
+    # default: today's unit limits and capacity formula (roles/common)
+    assert (default['group'], default['memory_max'], default['tasks_max']) == ('mcp', '2048M', 400)
+    assert default['session_capacity'] == min(16, (400 - 128) // 12, (2048 - 512) // 64)
+    assert default['command'] == '/opt/mcpsec/mcp-server/node_modules/.bin/mcp-server-everything'
+    assert default['upstream'] == 'mcpsec_backend'
+    # others: limits from their own budgets, their own group, quoted args, a pypi bin dir
+    assert (time_['group'], time_['memory_max'], time_['tasks_max']) == ('mcp-time', '%dM' % (256 + 4 * 64), 64 + 4 * 12)
+    assert time_['session_capacity'] == 4
+    assert time_['command'] == "/opt/mcpsec/servers/time/bin/mcp-server-time --local-timezone 'Europe/Paris x'"
+    assert (db['upstream'], db['unit'], db['user']) == ('mcpsec_backend_my_db', 'mcpsec-sg-my-db', 'mcp-my-db')
+
+
+def test_an_unbounded_memory_max_bounds_nothing():
+    [server] = expand_servers(None, LEGACY, dict(DEFAULTS, memory_max='infinity', tasks_max=10000))
+    assert server['session_capacity'] == 16
+
+
+def test_the_default_server_keeps_up_to_64_instances_and_others_follow_its_ports():
+    servers = expand_servers({'default': LEGACY, 'time': TIME}, {}, dict(DEFAULTS, instances=12))
+    assert servers[0]['ports'] == list(range(8000, 8012)) and servers[1]['ports'][0] >= 8012
+    with pytest.raises(PolicyError, match=r'mcp_servers\.time\.instances: must be 1\.\.8'):
+        expand_servers({'time': dict(TIME, instances=9)}, {}, DEFAULTS)
+    # a server without its own count takes the host's, at most 8
+    [_d, other] = expand_servers({'default': LEGACY, 'x': SLACK}, {}, dict(DEFAULTS, instances=12))
+    assert other['instances'] == 8
+
+
+def test_the_filter_takes_jinja_text_and_names_the_key():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.mcpsec.gateway.plugins.filter.expand_servers import FilterModule
+
+    expand = FilterModule().filters()['expand_servers']
+    text = dict(DEFAULTS, base_port='8000', instances='2', max_sessions='16', tasks_max='400', memory_max='2048M')
+    assert expand({}, LEGACY, text)[0]['ports'] == [8000, 8001]
+    with pytest.raises(AnsibleFilterError) as err:
+        expand({'Bad': SLACK}, LEGACY, text)
+    assert 'mcp_servers.Bad' in str(err.value) and 'xoxb-secret-value' not in str(err.value)
