@@ -23,6 +23,8 @@ AUDIT = '/var/log/nginx/mcpsec-audit.log'
 RESOURCE_METADATA = 'https://mcp.test/.well-known/oauth-protected-resource'
 FAILED = []
 MCP_REQUESTS = [0]
+# The second MCP server of the rendered configuration (render.py SERVERS, issue 20).
+TIME_PATH = '/time/mcp'
 
 
 def report(name, ok, detail=''):
@@ -55,7 +57,7 @@ class Resp(object):
 
 
 def http(method, path='/mcp', headers=(), body=None, src='127.0.0.1', port=8080, raw=None):
-    if path == '/mcp':
+    if path in ('/mcp', TIME_PATH):
         MCP_REQUESTS[0] += 1
     if raw is None:
         lines = ['%s %s HTTP/1.1' % (method, path), 'Host: mcp.test', 'Connection: close']
@@ -120,7 +122,7 @@ def call(tool, id_=1, args=None):
 JSON_HEADERS = [('Content-Type', 'application/json'), ('Accept', 'application/json, text/event-stream')]
 
 
-def post(user, body, extra=(), sid=None, ctype=True, src='127.0.0.1'):
+def post(user, body, extra=(), sid=None, ctype=True, src='127.0.0.1', path='/mcp'):
     headers = []
     if user is not None:
         headers.append(cred(user))
@@ -129,12 +131,12 @@ def post(user, body, extra=(), sid=None, ctype=True, src='127.0.0.1'):
     if sid:
         headers.append(('Mcp-Session-Id', sid))
     headers += list(extra)
-    return http('POST', headers=headers, body=body, src=src)
+    return http('POST', path=path, headers=headers, body=body, src=src)
 
 
-def initialize(user, src='127.0.0.1'):
+def initialize(user, src='127.0.0.1', path='/mcp'):
     r = post(user, rpc('initialize', {'protocolVersion': '2025-06-18', 'capabilities': {},
-                                      'clientInfo': {'name': 't', 'version': '1'}}), src=src)
+                                      'clientInfo': {'name': 't', 'version': '1'}}), src=src, path=path)
     return r, r.h('mcp-session-id')
 
 
@@ -759,8 +761,76 @@ def bearer_cases():
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     review_cases()
     siem_audit_cases()
+    multiserver_cases()
     audit_cases(list(SECRETS['tokens'].values()))
 
+
+def multiserver_cases():
+    """Issue 20: two MCP servers behind one gateway (/mcp and /time/mcp), a policy each."""
+    src = '127.0.9.1'
+    every = [('initialize', rpc('initialize', {'protocolVersion': '2025-06-18', 'capabilities': {},
+                                               'clientInfo': {'name': 't', 'version': '1'}}, 1)),
+             ('tools/list', rpc('tools/list', {}, 2)), ('tools/call', call('echo', 3)),
+             ('resources/list', rpc('resources/list', {}, 4)),
+             ('resources/read', rpc('resources/read', {'uri': 'demo://resource/static/document/a.md'}, 5)),
+             ('resources/subscribe', rpc('resources/subscribe', {'uri': 'demo://resource/static/document/a.md'}, 6)),
+             ('prompts/list', rpc('prompts/list', {}, 7)), ('prompts/get', rpc('prompts/get', {'name': 'simple-prompt'}, 8)),
+             ('completion/complete', rpc('completion/complete', {'ref': {'type': 'ref/prompt', 'name': 'simple-prompt'},
+                                                                 'argument': {'name': 'a', 'value': 'b'}}, 9)),
+             ('ping', rpc('ping', None, 10))]
+    # tim: granted only on time; bob (reader): only on default
+    for user, path, other in (('tim', '/mcp', 'default'), ('bob', TIME_PATH, 'time')):
+        for name, body in every:
+            r = post(user, body, path=path, src=src)
+            report('servers: %s (nothing granted on %s) %s: 403 no_grants, id kept' % (user, other, name),
+                   r.status == 403 and reason_of(r).endswith('grant no tool, resource or prompt')
+                   and r.json().get('id') == json.loads(body)['id'], r)
+        for method in ('GET', 'DELETE'):
+            r = http(method, path=path, headers=[cred(user), ('Accept', 'text/event-stream')], src=src)
+            report('servers: %s %s at %s: 403' % (user, method, path), r.status == 403, r)
+    r, tsid = initialize('tim', src=src, path=TIME_PATH)
+    report('servers: tim initializes at /time/mcp', r.status == 200 and bool(tsid), r)
+    r = post('tim', rpc('tools/list', {}, 20), sid=tsid, path=TIME_PATH, src=src)
+    report('servers: tim tools/list at /time/mcp shows only echo', r.status == 200 and listed(r, 'tools', 'name')[0] == ['echo'], r)
+    r = post('tim', call('get-sum', 21), sid=tsid, path=TIME_PATH, src=src)
+    report('servers: tim tools/call get-sum at /time/mcp: 403 tool_denied', r.status == 403 and 'not permitted' in reason_of(r), r)
+    r = post('tim', call('echo', 22), sid=tsid, path=TIME_PATH, src=src)
+    report('servers: tim tools/call echo at /time/mcp: 200', r.status == 200, r)
+    # ada (admin: everything on default, every tool on time): her session ids stay where they were issued
+    r, asid = initialize('ada', src=src)
+    r2, atsid = initialize('ada', src=src, path=TIME_PATH)
+    report('servers: ada has a session at each server', r.status == 200 and r2.status == 200 and asid != atsid, (r, r2))
+    unknown = post('ada', rpc('ping', None, 30), sid=asid[:-4] + ('AAAA' if not asid.endswith('AAAA') else 'BBBB'),
+                   path=TIME_PATH, src=src)
+    for label, sid, path in (('default\'s id at /time/mcp', asid, TIME_PATH), ('time\'s id at /mcp', atsid, '/mcp')):
+        r = post('ada', rpc('ping', None, 31), sid=sid, path=path, src=src)
+        report('servers: %s: 404 like an unknown id' % label, r.status == 404 and r.body == unknown.body
+               and unknown.status == 404, (r, unknown))
+    for label, sid, path in (('default', asid, '/mcp'), ('time', atsid, TIME_PATH)):
+        r = post('ada', rpc('ping', None, 32), sid=sid, path=path, src=src)
+        report('servers: ada\'s %s session still works where it was issued' % label, r.status == 200, r)
+    r = post('ada', rpc('resources/list', {}, 33), sid=atsid, path=TIME_PATH, src=src)
+    report('servers: ada resources/list at time (granted tools only there): filtered to nothing',
+           r.status == 200 and listed(r, 'resources', 'uri')[0] == [], r)
+    r = post('ada', rpc('resources/read', {'uri': 'demo://resource/static/document/a.md'}, 35), sid=atsid,
+             path=TIME_PATH, src=src)
+    report('servers: ada resources/read at time: 403 (her resources grant is on default only)', r.status == 403, r)
+    r = post('ada', rpc('resources/read', {'uri': 'demo://resource/static/document/a.md'}, 36), sid=asid, src=src)
+    report('servers: ada resources/read at default: 200', r.status == 200, r)
+    # the backend each server's requests reach
+    r = post('ada', call('echo', 34), sid=atsid, path=TIME_PATH, src=src)
+    report('servers: a call at /time/mcp reaches the time backend', r.status == 200, r)
+    # per-server session caps: max_per_user 2 counts per server
+    r3 = initialize('tim', src=src, path=TIME_PATH)[0]
+    r4 = initialize('tim', src=src, path=TIME_PATH)[0]
+    report('servers: the per-user cap counts per server (tim: 2 at time, the third refused 429)',
+           r3.status == 200 and r4.status == 429 and reason_of(r4).endswith('session_cap'), (r3, r4))
+    r5 = initialize('ada', src=src)[0]
+    report('servers: ada still opens a second session at default (her time session is not counted there)',
+           r5.status == 200, r5)
+    # the challenge names each server's resource
+    r = http('POST', path=TIME_PATH, headers=JSON_HEADERS, body=rpc('ping'), src=src)
+    report('servers: 401 at /time/mcp', r.status == 401, r)
 
 def isolation_cases():
     """Issue 13: atomic per-tool windows, one answer for unknown and foreign sessions,
@@ -1189,7 +1259,7 @@ def policy_version_cases():
     """njs reads njs_policy version 2 only: another version refuses every request (fail closed)."""
     path = '/etc/nginx/mcpsec/policy.json'
     good = open(path).read()
-    for version in (1, 3, None):
+    for version in (1, 2, None):
         doc = json.loads(good)
         if version is None:
             del doc['version']
@@ -1204,9 +1274,12 @@ def policy_version_cases():
                r.status == 500 and reason_of(r).endswith('policy_version'), r)
     # njs holds no defaults for the per-address limits or the session caps: a policy without them refuses
     for key, expected in (('refusal_limit', 'policy_limits'), ('auth_failure_limit', 'policy_limits'),
-                          ('max_sessions_total', 'policy_sessions')):
+                          ('servers.default.max_sessions_total', 'policy_sessions')):
         doc = json.loads(good)
-        del doc[key]
+        if key.startswith('servers.'):
+            del doc['servers']['default']['max_sessions_total']
+        else:
+            del doc[key]
         with open(path, 'w') as f:
             json.dump(doc, f)
         sh('nginx -s reload; sleep 0.5')
@@ -1217,7 +1290,7 @@ def policy_version_cases():
     with open(path, 'w') as f:
         f.write(good)
     sh('nginx -s reload; sleep 0.5')
-    report('policy.json version 2 again: served', initialize('alice')[0].status == 200)
+    report('policy.json version 3 again: served', initialize('alice')[0].status == 200)
 
 
 def upstream_restart_cases():
@@ -1332,6 +1405,15 @@ def oidc_cases():
         r = post(b, rpc('ping', None, 20), sid=sids[a], src='127.0.8.1')
         report('OIDC subjects %s and %s are two identities: %s\'s session is 404 for %s' % (a, b, a, b),
                r.status == 404, r)
+
+    # issue 20: a token for the default server's resource is refused at another server's path
+    # (its audiences are its own resource URL), the same token works where it belongs
+    r = post('rs256_reader', rpc('tools/list', {}, 1), path=TIME_PATH)
+    report('servers: a token whose aud is /mcp\'s resource at /time/mcp: 401 (audience of another server)',
+           r.status == 401 and 'resource-metadata' not in (r.h('www-authenticate') or '')
+           and 'oauth-protected-resource/time/mcp' in (r.h('www-authenticate') or ''), r)
+    r = post('rs256_reader', rpc('tools/list', {}, 1))
+    report('servers: the same token at /mcp is not refused for its audience', r.status != 401, r)
 
     # warm cache survives an IdP outage (a token never seen before still verifies)
     idp('stop')

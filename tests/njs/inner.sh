@@ -8,6 +8,8 @@ fail=0
 . "$SRC/tests/njs/setup.sh"
 python3 "$SRC/tests/njs/upstream.py" 8000 >/tmp/upstream.log 2>&1 &
 echo $! >/run/mcpsec-upstream.pid     # http_cases.py stops and restarts it (upstream-down cases)
+# The second MCP server's backend (/time/mcp, issue 20).
+python3 "$SRC/tests/njs/upstream.py" 8008 >/tmp/upstream-time.log 2>&1 &
 sleep 0.5
 
 say "unit: njs CLI on the pure functions of the njs modules"

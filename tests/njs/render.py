@@ -26,9 +26,11 @@ CONF = '/etc/nginx/mcpsec'
 PASSWORDS = {'alice': 'alice-horse-battery-1', 'bob': 'bob-staple-correct-22', 'carol': 'carol-orbit-lantern-3'}
 TOKENS = {name: 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name
           for name in ('alice', 'bob', 'carol', 'dave', 'mallory')}
-ROLES = {'admin': {'tools': ['*'], 'resources': ['*'], 'prompts': ['*']},
+ROLES = {'admin': {'tools': ['*'], 'resources': ['*'], 'prompts': ['*'], 'servers': {'time': {'tools': ['*']}}},
          'reader': {'tools': ['echo', 'get-sum', 'slow-tool'], 'resources': ['demo://resource/static/document/*'],
-                    'prompts': ['simple-prompt']}}
+                    'prompts': ['simple-prompt']},
+         # the second MCP server (issue 20): granted there only, one tool
+         'timeonly': {'servers': {'time': {'tools': ['echo'], 'resources': [], 'prompts': []}}}}
 
 policy = {
     'public_url': 'https://mcp.test',
@@ -54,7 +56,11 @@ elif mode == 'bearer':
                        'bob': {'token': TOKENS['bob'], 'roles': ['reader']},
                        'carol': {'token': TOKENS['carol'], 'roles': []},
                        'dave': {'token': TOKENS['dave'], 'roles': ['reader']},
-                       'mallory': {'token': TOKENS['mallory'], 'roles': ['reader']}}
+                       'mallory': {'token': TOKENS['mallory'], 'roles': ['reader']},
+                       'ada': {'token': TOKENS.setdefault('ada', 'tok-ada-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'),
+                               'roles': ['admin']},
+                       'tim': {'token': TOKENS.setdefault('tim', 'tok-tim-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'),
+                               'roles': ['timeonly']}}
 else:
     fx = json.load(open(os.path.join(fixtures, 'fixtures.json')))
     policy['auth']['oidc'] = {'issuer': fx['issuer'], 'algorithms': ['RS256', 'ES256'],
@@ -89,7 +95,15 @@ if os.environ.get('MCPSEC_BENCH'):
     policy['rate_limits']['per_user'] = {'rate': '999999r/s', 'burst': 100000}
     policy['sessions']['max_per_user'] = 1000
 
-mcpsec = _policy.expand_policy(policy)
+# The MCP servers (what roles/common's expand_servers hands the roles): the default one at
+# /mcp on 8000 (tests/njs/upstream.py), and "time" at /time/mcp on 8008 (a second upstream).
+SERVERS = [
+    {'name': 'default', 'path': '/mcp', 'upstream': 'mcpsec_backend', 'instances': 1, 'port': 8000, 'ports': [8000],
+     'session_capacity': MAX_SESSIONS_TOTAL},
+    {'name': 'time', 'path': '/time/mcp', 'upstream': 'mcpsec_backend_time', 'instances': 1, 'port': 8008,
+     'ports': [8008], 'session_capacity': 4},
+]
+mcpsec = _policy.expand_policy(policy, SERVERS)
 
 search = [os.path.join(src, 'roles', 'proxy', 'templates')]
 if os.environ.get('MCPSEC_TEMPLATES'):
@@ -100,7 +114,7 @@ env.filters['to_json'] = json.dumps
 env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {
-    '__mcpsec': mcpsec, 'ansible_managed': 'Rendered by tests/njs/render.py',
+    '__mcpsec': mcpsec, '__mcpsec_servers': SERVERS, 'ansible_managed': 'Rendered by tests/njs/render.py',
     'proxy_conf_dir': CONF, 'proxy_backend_address': '127.0.0.1', 'proxy_backend_port': 8000,
     'proxy_backend_instances': 1, 'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
     'proxy_audit_log': '/var/log/nginx/mcpsec-audit.log', 'proxy_hsts_max_age': 63072000,
@@ -126,8 +140,10 @@ shutil.copytree(os.path.join(src, 'roles', 'proxy', 'files', 'njs'), CONF + '/nj
 with open(CONF + '/policy.json', 'w') as f:
     # what roles/proxy/templates/policy.json.j2 adds (proxy_max_sessions_total)
     json.dump(dict(mcpsec['njs_policy'], max_sessions_total=MAX_SESSIONS_TOTAL), f, indent=2, sort_keys=True)
-with open(CONF + '/resource-metadata.json', 'w') as f:
-    json.dump(mcpsec['resource_metadata'], f, indent=2, sort_keys=True)
+for server in mcpsec['servers']:
+    name = 'resource-metadata%s.json' % ('' if server['name'] == 'default' else '-' + server['name'])
+    with open(os.path.join(CONF, name), 'w') as f:
+        json.dump(server['resource_metadata'], f, indent=2, sort_keys=True)
 with open(CONF + '/tokens.json', 'w') as f:
     json.dump(dict((u['name'], hashlib.sha256(u['token'].encode()).hexdigest())
                    for u in mcpsec['token_users']), f, sort_keys=True)
@@ -137,7 +153,9 @@ with open(CONF + '/htpasswd', 'w') as f:
                            capture_output=True, check=True).stdout.decode().strip()
         f.write('%s:%s\n' % (u['name'], h))
 with open(CONF + '/route.json', 'w') as f:
-    json.dump({'host': 'gw-test', 'instances': 1, 'address': '127.0.0.1', 'port': 8000, 'path': '/mcp'}, f)
+    json.dump({'host': 'gw-test', 'instances': 1, 'address': '127.0.0.1', 'port': 8000, 'path': '/mcp',
+               'servers': dict((sv['name'], {'upstream': sv['upstream'], 'instances': sv['instances'], 'port': sv['port']})
+                               for sv in SERVERS)}, f)
 with open(CONF + '/route_key.json', 'w') as f:
     json.dump({'key': 'test-route-key-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j'}, f)
 os.chmod(CONF + '/route_key.json', 0o600)

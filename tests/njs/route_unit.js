@@ -61,6 +61,28 @@ check('an id beyond the instance count (scaled down) has no backend here',
       route.backendIn(sid, {host: 'gw1', instances: 1, address: '127.0.0.1', port: 8000, path: '/mcp'}) === null);
 check('a bare backend id has no backend here', route.backendIn(UUID, C) === null);
 
+// Several MCP servers: the MAC covers the server's name (but the default server's ids keep their form).
+check('default server: the id is the one of earlier releases',
+      route.issue(UUID, 1, 'alice', 'gw1', 2, KEY, 'default') === sid);
+var sidTime = route.issue(UUID, 1, 'alice', 'gw1', 2, KEY, 'time');
+check('another server: another id for the same backend id and subject', sidTime !== null && sidTime !== sid);
+check('an id of server time verifies at time', route.verify(sidTime, 'alice', 'gw1', 2, KEY, 'time') !== null);
+check('an id of server time is refused at default and at another server',
+      route.verify(sidTime, 'alice', 'gw1', 2, KEY, 'default') === null &&
+      route.verify(sidTime, 'alice', 'gw1', 2, KEY, 'time2') === null && route.verify(sidTime, 'alice', 'gw1', 2, KEY) === null);
+check('an id of default is refused at server time', route.verify(sid, 'alice', 'gw1', 2, KEY, 'time') === null);
+var RC = {host: 'gw1', address: '127.0.0.1', path: '/mcp',
+          servers: {'default': {upstream: 'mcpsec_backend', instances: 2, port: 8000},
+                    time: {upstream: 'mcpsec_backend_time', instances: 1, port: 8008}}};
+var ct = route.confIn(RC, 'time');
+check('confIn: a server\'s own upstream, instances and ports',
+      ct !== null && ct.upstream === 'mcpsec_backend_time' && ct.instances === 1 && ct.port === 8008, JSON.stringify(ct));
+check('confIn: a server route.json does not name has no route', route.confIn(RC, 'nope') === null &&
+      route.confIn(RC, '') === null && route.confIn({host: 'gw1'}, 'default') === null);
+var tt = route.backendIn(route.issue(UUID, 0, 'alice', 'gw1', 1, KEY, 'time'), ct);
+check('reclaim probes a server\'s session on that server\'s port', tt !== null && tt.url === 'http://127.0.0.1:8008/mcp',
+      JSON.stringify(tt));
+
 console.log('ROUTE ' + (total - failures) + ' passed, ' + failures + ' failed');
 if (failures > 0) {
     throw new Error(failures + ' route case(s) failed');

@@ -15,6 +15,7 @@ import sessions from 'sessions.js';
 import lists from 'lists.js';
 import inflight from 'inflight.js';
 import uri from 'uri.js';
+import servers from 'servers.js';
 
 var m = {};
 [util, json, http, rpc, authz, lists, limits, credentials, jwt, respond, sessions, inflight, uri].forEach(function(mod) {
@@ -425,14 +426,14 @@ eq('digestWords: a digest at an unaligned offset reads as the same words',
    [shifted.subarray(3, 35).byteOffset % 4 !== 0,
     Array.prototype.slice.call(m.digestWords(shifted.subarray(3, 35))).join(',')],
    [true, wantWords]);
-var cacheOidc = {issuer: 'https://idp.test/realms/t', audience: 'https://mcp.test/mcp', subject_claim: 'sub',
+var cacheOidc = {issuer: 'https://idp.test/realms/t', audiences: ['https://mcp.test/mcp'], subject_claim: 'sub',
                  roles_claim: ['realm_access', 'roles'], algorithms: ['RS256', 'ES256']};
 eq('jwtCacheKey: the digest of the policy fields and the token, newline separated',
    m.jwtCacheKey(cacheOidc, 'a.b.c'),
    require('crypto').createHash('sha256').update('https://idp.test/realms/t\nhttps://mcp.test/mcp\nsub\n' +
        'realm_access,roles\nRS256,ES256\na.b.c').digest('hex'));
 eq('jwtCacheKey: another audience or algorithm list is another key',
-   [m.jwtCacheKey(cacheOidc, 'a.b.c') !== m.jwtCacheKey(Object.assign({}, cacheOidc, {audience: 'https://x/mcp'}), 'a.b.c'),
+   [m.jwtCacheKey(cacheOidc, 'a.b.c') !== m.jwtCacheKey(Object.assign({}, cacheOidc, {audiences: ['https://x/mcp']}), 'a.b.c'),
     m.jwtCacheKey(cacheOidc, 'a.b.c') !== m.jwtCacheKey(Object.assign({}, cacheOidc, {algorithms: ['RS256']}), 'a.b.c')],
    [true, true]);
 eq('storedDigest: malformed entries never match (non-hex, short, long, not a string)',
@@ -532,7 +533,7 @@ eq('filterListResult: a listed URI not in its served form is not shown to a glob
    ['demo://resource/static/document/a.md']);
 var rsaJwk = fx.jwks.keys[0];
 var ecJwk = fx.jwks.keys[1];
-var OIDC = {issuer: fx.issuer, audience: fx.audience, algorithms: ['RS256', 'ES256'], subject_claim: 'sub',
+var OIDC = {issuer: fx.issuer, audiences: [fx.audience], algorithms: ['RS256', 'ES256'], subject_claim: 'sub',
             roles_claim: ['realm_access', 'roles'], leeway: 60, jwks_uri: null, discovery_url: ''};
 
 eq('b64urlDecode: valid', m.b64urlDecode('YWJj').toString(), 'abc');
@@ -564,6 +565,14 @@ function claims(extra) {
 }
 eq('checkClaims: ok', m.checkClaims(claims(), OIDC, N), null);
 eq('checkClaims: aud array', m.checkClaims(claims({aud: ['x', fx.audience]}), OIDC, N), null);
+eq('checkClaims: aud of another MCP server refused',
+   m.checkClaims(claims({aud: ['https://mcp.test/time/mcp']}), OIDC, N), 'bad_aud');
+eq('checkClaims: either of a server\'s audiences',
+   m.checkClaims(claims({aud: 'api://one'}), Object.assign({}, OIDC, {audiences: ['api://two', 'api://one']}), N), null);
+eq('checkClaims: a server without audiences accepts no token (fail closed)',
+   [m.checkClaims(claims(), Object.assign({}, OIDC, {audiences: []}), N),
+    m.checkClaims(claims(), Object.assign({}, OIDC, {audiences: undefined, audience: fx.audience}), N)],
+   ['bad_aud', 'bad_aud']);
 eq('checkClaims: wrong iss', m.checkClaims(claims({iss: 'https://evil'}), OIDC, N), 'bad_iss');
 eq('checkClaims: wrong aud', m.checkClaims(claims({aud: 'https://other'}), OIDC, N), 'bad_aud');
 eq('checkClaims: aud missing', m.checkClaims(claims({aud: undefined}), OIDC, N), 'bad_aud');
@@ -659,7 +668,27 @@ eq('initializeProblem: well-formed', m.initializeProblem(INIT_OK), null);
 });
 
 jwtCases().then(function() {
-    console.log('UNIT ' + (total - failures) + '/' + total + ' passed');
+    // servers.js: the policy as one MCP server sees it
+var V3 = {version: 3, auth_mode: 'oidc', roles: {r: {tools_all: true}}, resource: 'https://h/mcp',
+          oidc: {issuer: 'https://idp', audience: null},
+          servers: {'default': {roles: {r: {tools_all: true}}, resource: 'https://h/mcp', resource_metadata_url: 'https://h/m',
+                                audiences: ['https://h/mcp'], upstream: 'mcpsec_backend', instances: 2, max_sessions_total: 9},
+                    time: {roles: {r: {tools_all: false}}, resource: 'https://h/time/mcp', resource_metadata_url: 'https://h/m/time/mcp',
+                           audiences: ['https://h/time/mcp'], upstream: 'mcpsec_backend_time', instances: 1, max_sessions_total: 3}}};
+var vt = servers.viewOf(V3, 'time');
+eq('viewOf: the server\'s roles, resource, audiences, cap and upstream over the host-wide policy',
+   [vt.roles.r.tools_all, vt.resource, vt.resource_metadata_url, vt.oidc.audiences, vt.max_sessions_total, vt.upstream,
+    vt.scope, vt.server, vt.auth_mode, V3.oidc.audiences === undefined],
+   [false, 'https://h/time/mcp', 'https://h/m/time/mcp', ['https://h/time/mcp'], 3, 'mcpsec_backend_time', '@time', 'time',
+    'oidc', true]);
+eq('viewOf: default keeps the keys of earlier releases (scope "")', servers.viewOf(V3, 'default').scope, '');
+eq('viewOf: no view for a server the policy does not name, an empty or malformed name (fail closed)',
+   [servers.viewOf(V3, 'nope'), servers.viewOf(V3, ''), servers.viewOf(V3, 'Time'), servers.viewOf(V3, '__proto__'),
+    servers.viewOf(V3, 'constructor')], [null, null, null, null, null]);
+eq('viewOf: a server entry without roles or audiences has no view',
+   [servers.viewOf({servers: {a: {audiences: []}}}, 'a'), servers.viewOf({servers: {a: {roles: {}}}}, 'a')], [null, null]);
+
+console.log('UNIT ' + (total - failures) + '/' + total + ' passed');
     if (failures > 0) {
         throw new Error(failures + ' unit test(s) failed');
     }

@@ -239,6 +239,23 @@ function missingScopes(oidc, scopes) {
     return out;
 }
 
+/* The MCP server's audiences (servers.view: its own resource URL, or the one
+ * audience the operator set for every server); a policy without them has none. */
+function audiencesOf(oidc) {
+    return Array.isArray(oidc.audiences) ? oidc.audiences : [];
+}
+
+/* Pure: the token's aud holds one of the server's audiences. */
+function audienceOk(aud, oidc) {
+    var wanted = audiencesOf(oidc);
+    for (var i = 0; i < wanted.length; i++) {
+        if (typeof wanted[i] === 'string' && wanted[i] !== '' && aud.indexOf(wanted[i]) >= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Registered claims. nowS in seconds. Returns null or a reason. */
 function checkClaims(claims, oidc, nowS) {
     var leeway = oidc.leeway;
@@ -249,7 +266,7 @@ function checkClaims(claims, oidc, nowS) {
     if (typeof aud === 'string') {
         aud = [aud];
     }
-    if (!Array.isArray(aud) || aud.indexOf(oidc.audience) < 0) {
+    if (!Array.isArray(aud) || !audienceOk(aud, oidc)) {
         return 'bad_aud';
     }
     if (typeof claims.exp !== 'number' || !isFinite(claims.exp)) {
@@ -426,7 +443,7 @@ async function jwksGet(oidc, kid) {
 function jwtCacheKey(oidc, token) {
     /* two updates hash the concatenation without copying the token into it */
     return require('crypto').createHash('sha256')
-        .update(oidc.issuer + '\n' + oidc.audience + '\n' + oidc.subject_claim + '\n' +
+        .update(oidc.issuer + '\n' + joinList(audiencesOf(oidc)) + '\n' + oidc.subject_claim + '\n' +
                 joinList(oidc.roles_claim) + '\n' + joinList(oidc.algorithms) + '\n')
         .update(token).digest('hex');
 }

@@ -42,6 +42,7 @@ import lists from 'lists.js';
 import route from 'route.js';
 import inflight from 'inflight.js';
 import uri from 'uri.js';
+import servers from 'servers.js';
 
 var hasOwn = util.hasOwn;
 var toolLimit = limits.toolLimit;
@@ -66,19 +67,21 @@ var deny = respond.deny;
 var SESSION_ID_RE = sessions.SESSION_ID_RE;
 var parseBody = json.parseBody;
 
-/* The expanded policy format this code reads (plugins: njs_policy version). */
-var POLICY_VERSION = 2;
+/* The policy as the request's MCP server sees it (servers.js), or null when
+ * policy.json is not the format this code reads or names no such server:
+ * every such request is refused (fail closed). */
+function getPolicy(r) {
+    var p = servers.policy();
+    return p === null ? null : servers.view(r, p);
+}
 
-/* The policy (global set by js_preload_object), or null when its format is
- * not the one this code reads: every request is then refused (fail closed). */
-function getPolicy() {
-    if (typeof mcpsec_policy === 'undefined' || mcpsec_policy === null ||
-        mcpsec_policy.version !== POLICY_VERSION) {
-        ngx.log(ngx.ERR, 'mcpsec: policy.json is not njs_policy version ' + POLICY_VERSION +
-                ': every request is refused until the proxy role renders it again');
-        return null;
+/* 500 for a request no policy view covers; true when it answered. */
+function refuseNoPolicy(r, policy) {
+    if (policy !== null) {
+        return false;
     }
-    return mcpsec_policy;
+    deny(r, 500, servers.policy() === null ? 'policy_version' : 'server_unknown', null);
+    return true;
 }
 
 function authThrottled(r) {
@@ -354,7 +357,9 @@ function refuseToolRate(r, policy, subject, info) {
     }
     var verdict;
     try {
-        verdict = limits.admitToolCall(subject, info.name, lim.calls, lim.window, Date.now());
+        /* per server: the scope (servers.js) and a newline, which no subject key holds */
+        verdict = limits.admitToolCall(policy.scope === '' ? subject : policy.scope + '\n' + subject,
+                                       info.name, lim.calls, lim.window, Date.now());
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: tool call store refused a write (' + e.message + '): denying');
         deny(r, 503, 'counter_unavailable', info.id, {'Retry-After': '5'});
@@ -426,7 +431,7 @@ function openSession(r, policy, subject, info) {
     var v = sessions.reserve(r, policy, subject);
     if (v.scope === 'user' || v.scope === 'total') {
         /* at a cap: release what the backend no longer knows, then try once more */
-        settle(r, sessions.reclaim(r, v.scope === 'user' ? subject : null), function (released) {
+        settle(r, sessions.reclaim(r, policy, v.scope === 'user' ? subject : null), function (released) {
             admitSession(r, info, sessions.retry(r, policy, subject, released));
         });
         return;
@@ -626,10 +631,9 @@ function noteSession(r) {
 /* js_content for the MCP location */
 function handle(r) {
     noteSession(r);
-    var policy = getPolicy();
     try {
-        if (policy === null) {
-            deny(r, 500, 'policy_version', null);
+        var policy = getPolicy(r);
+        if (refuseNoPolicy(r, policy)) {
             return;
         }
         if (authThrottled(r)) {
@@ -656,9 +660,8 @@ function basicUnauthorized(r) {
         return;
     }
     setVar(r, 'mcpsec_subject', '');
-    var policy = getPolicy();
-    if (policy === null) {
-        deny(r, 500, 'policy_version', null);
+    var policy = getPolicy(r);
+    if (refuseNoPolicy(r, policy)) {
         return;
     }
     var given = r.headersIn.Authorization;

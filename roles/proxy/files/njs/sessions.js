@@ -4,11 +4,12 @@
  * max_sessions_total) as numbered slots.
  *
  * Keys in mcpsec_sessions (type string, no eviction, TTL = the idle timeout
- * unless given):
- *   s:<sid>               the binding: '<subject>\n<user slot>\n<host slot or "">'
- *   u:<subject>\n<i>      user slot i (0 <= i < max_sessions_per_user)
- *   t:<j>                 host slot j (0 <= j < max_sessions_total)
- *   r:<subject or "">     reclaim stamp (one round of probes per second)
+ * unless given), <scope> being the MCP server's (servers.scope: '' for the
+ * server named default, '@<name>' for any other, so every cap counts per server):
+ *   s:<sid>               the binding: '<subject>\n<user slot>\n<host slot or "">\n<scope>'
+ *   u<scope>:<subject>\n<i>   user slot i (0 <= i < max_sessions_per_user)
+ *   t<scope>:<j>          host slot j (0 <= j < the server's max_sessions_total)
+ *   r<scope>:<subject or "">   reclaim stamp (one round of probes per second)
  * A slot holds 'p:<request_id>' while an initialize is pending (PENDING_SESSION_MS)
  * and 's:<sid>' once the backend has answered with a session id. Slots are
  * claimed with add(), which succeeds for exactly one caller across both
@@ -18,6 +19,7 @@
 
 import respond from 'respond.js';
 import route from 'route.js';
+import servers from 'servers.js';
 
 var setVar = respond.setVar;
 var rpcError = respond.rpcError;
@@ -25,20 +27,27 @@ var MESSAGES = respond.MESSAGES;
 
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var PENDING_SESSION_MS = 60000;
-var HOST_SLOT = 't:';
-
-function userSlots(subject) {
-    return 'u:' + subject + '\n';
+function userSlots(scope, subject) {
+    return 'u' + scope + ':' + subject + '\n';
 }
 
-/* {subject, u, t} of a binding's value (u, t: slot numbers, -1 for none), or null. */
+function hostSlots(scope) {
+    return 't' + scope + ':';
+}
+
+/* The scope of the request's MCP server ($mcpsec_server). */
+function scopeOf(r) {
+    return servers.scope(servers.name(r));
+}
+
+/* {subject, u, t, scope} of a binding's value (u, t: slot numbers, -1 for none), or null. */
 function parseBinding(v) {
     if (typeof v !== 'string') {
         return null;
     }
     var p = v.split('\n');
     return {subject: p[0], u: p.length > 1 && p[1] !== '' ? Number(p[1]) : -1,
-            t: p.length > 2 && p[2] !== '' ? Number(p[2]) : -1};
+            t: p.length > 2 && p[2] !== '' ? Number(p[2]) : -1, scope: p.length > 3 ? p[3] : ''};
 }
 
 /* The first free slot of prefix0..prefix(n-1) claimed with add() (atomic across
@@ -78,12 +87,13 @@ function cancel(r) {
     }
     r.variables.mcpsec_pending = '';
     var store = ngx.shared.mcpsec_sessions;
+    var scope = scopeOf(r);
     try {
         if (p.u >= 0) {
-            free(store, userSlots(r.variables.mcpsec_subject) + p.u, p.tag);
+            free(store, userSlots(scope, r.variables.mcpsec_subject) + p.u, p.tag);
         }
         if (p.t >= 0) {
-            free(store, HOST_SLOT + p.t, p.tag);
+            free(store, hostSlots(scope) + p.t, p.tag);
         }
     } catch (e) {
         /* the slots expire with the reservation (PENDING_SESSION_MS) */
@@ -95,14 +105,14 @@ function cancel(r) {
  * then its slots (so a slot never expires before its binding). False when the
  * session cannot be bound (the id is another's, or the reservation expired
  * and its slot went to someone else): the slots are freed, no binding stays. */
-function bind(store, subject, p, sid) {
+function bind(store, subject, p, sid, scope) {
     var holder = 's:' + sid;
     /* add(): an id the upstream reuses never changes owner */
-    if (!store.add(holder, subject + '\n' + p.u + '\n' + (p.t >= 0 ? p.t : ''))) {
+    if (!store.add(holder, subject + '\n' + p.u + '\n' + (p.t >= 0 ? p.t : '') + '\n' + scope)) {
         return false;
     }
-    var up = userSlots(subject) + p.u;
-    var tp = HOST_SLOT + p.t;
+    var up = userSlots(scope, subject) + p.u;
+    var tp = hostSlots(scope) + p.t;
     var keptU = store.get(up) === p.tag || store.add(up, p.tag, PENDING_SESSION_MS);
     var keptT = p.t < 0 || store.get(tp) === p.tag || store.add(tp, p.tag, PENDING_SESSION_MS);
     if (!keptU || !keptT) {
@@ -129,7 +139,7 @@ function upstreamHeaders(r) {
             var routed = status >= 200 && status < 300 && sid !== undefined && SESSION_ID_RE.test(sid) && subject
                 ? route.mint(r, sid, subject) : null;
             if (routed !== null && SESSION_ID_RE.test(routed)) {
-                if (bind(sessions, subject, p, routed)) {
+                if (bind(sessions, subject, p, routed, scopeOf(r))) {
                     r.headersOut['Mcp-Session-Id'] = routed;
                     r.variables.mcpsec_pending = '';
                     return;
@@ -219,26 +229,27 @@ function reserve(r, policy, subject) {
     var tag = 'p:' + rid;
     var u = -1;
     var t = -1;
+    var mine = userSlots(policy.scope, subject);
     if (typeof policy.max_sessions_per_user !== 'number' || typeof policy.max_sessions_total !== 'number') {
         ngx.log(ngx.ERR, 'mcpsec: policy.json lacks max_sessions_per_user or max_sessions_total: ' +
                 'every initialize is refused until the proxy role renders it again');
         return {status: 503, reason: 'policy_sessions', retryAfter: 30, scope: null};
     }
     try {
-        u = claim(store, userSlots(subject), policy.max_sessions_per_user, tag, PENDING_SESSION_MS);
+        u = claim(store, mine, policy.max_sessions_per_user, tag, PENDING_SESSION_MS);
         if (u < 0) {
             return {status: 429, reason: 'session_cap', retryAfter: 60, scope: 'user'};
         }
-        t = claim(store, HOST_SLOT, policy.max_sessions_total, tag, PENDING_SESSION_MS);
+        t = claim(store, hostSlots(policy.scope), policy.max_sessions_total, tag, PENDING_SESSION_MS);
         if (t < 0) {
-            free(store, userSlots(subject) + u, tag);
+            free(store, mine + u, tag);
             return {status: 503, reason: 'host_session_cap', retryAfter: 30, scope: 'total'};
         }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session store refused a reservation (' + e.message + '): denying');
         try {
             if (u >= 0) {
-                free(store, userSlots(subject) + u, tag);
+                free(store, mine + u, tag);
             }
         } catch (e2) {
             /* it expires with the reservation */
@@ -265,10 +276,10 @@ function touch(sid, subject) {
     }
     store.set(holder, value);
     if (b.u >= 0) {
-        store.set(userSlots(subject) + b.u, holder);
+        store.set(userSlots(b.scope, subject) + b.u, holder);
     }
     if (b.t >= 0) {
-        store.set(HOST_SLOT + b.t, holder);
+        store.set(hostSlots(b.scope) + b.t, holder);
     }
     return 'ok';
 }
@@ -289,17 +300,16 @@ function retry(r, policy, subject, released) {
  * backend therefore never locks anyone out. Resolves to the number
  * released (-1 when the store refused the stamp); probes that fail release
  * nothing. */
-function reclaim(r, subject) {
+function reclaim(r, policy, subject) {
     var store = ngx.shared.mcpsec_sessions;
-    var policy = mcpsec_policy;
-    var prefix = subject === null ? HOST_SLOT : userSlots(subject);
+    var prefix = subject === null ? hostSlots(policy.scope) : userSlots(policy.scope, subject);
     var n = subject === null ? policy.max_sessions_total : policy.max_sessions_per_user;
     var probes = [];
     /* at most one round of probes per scope every RECLAIM_EVERY_MS: a client
      * at its cap that keeps opening sessions must not make the gateway send a
      * probe per binding for every refused initialize (the cap answers at once) */
     try {
-        if (!store.add('r:' + (subject === null ? '' : subject), '1', RECLAIM_EVERY_MS)) {
+        if (!store.add('r' + policy.scope + ':' + (subject === null ? '' : subject), '1', RECLAIM_EVERY_MS)) {
             return Promise.resolve(0);
         }
         for (var i = 0; i < n; i++) {
@@ -307,7 +317,7 @@ function reclaim(r, subject) {
             if (typeof holder === 'string' && holder.indexOf('s:') === 0) {
                 var b = parseBinding(store.get(holder));
                 if (b !== null) {
-                    probes.push(probe(holder.slice(2), b.subject));
+                    probes.push(probe(holder.slice(2), b.subject, policy.server));
                 }
             }
         }
@@ -329,8 +339,8 @@ var PROBE_BODY = '{"jsonrpc":"2.0","id":"mcpsec-session-probe","method":"ping"}'
 
 /* sid is the client's (routed) id; route.js names the session's own instance
  * and the backend's id. One this host no longer routes can never be used again. */
-function probe(sid, owner) {
-    var target = route.backendOf(sid);
+function probe(sid, owner, server) {
+    var target = route.backendOf(sid, server);
     if (target === null) {
         release(sid, owner);
         return Promise.resolve(1);
@@ -364,10 +374,10 @@ function release(sid, subject) {
         }
         store.delete(holder);
         if (b.u >= 0) {
-            free(store, userSlots(subject) + b.u, holder);
+            free(store, userSlots(b.scope, subject) + b.u, holder);
         }
         if (b.t >= 0) {
-            free(store, HOST_SLOT + b.t, holder);
+            free(store, hostSlots(b.scope) + b.t, holder);
         }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session release failed: ' + e.message);
