@@ -11,7 +11,6 @@
  *
  * Exports:
  *   handle(r)          js_content of location = /health
- *   summary(names, up) pure: [status, body] for the names and their answers (tests)
  */
 
 var NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -77,8 +76,5 @@ function handle(r) {
 }
 
 export default {
-    handle: handle,
-    /* for tests/njs */
-    names: names,
-    summary: summary
+    handle: handle
 };

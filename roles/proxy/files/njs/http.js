@@ -7,7 +7,12 @@ import util from 'util.js';
 
 var includes = util.includes;
 
-var KNOWN_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'];
+/* The protocol revisions this gateway serves, newest first: every revision with
+ * sessions. The stateless one (2026-07-28) is known, and answered with -32022
+ * naming these (supergateway 4.0.0 starts a server process per stateless request). */
+var SESSION_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+var MODERN_PROTOCOL_VERSION = '2026-07-28';
+var KNOWN_PROTOCOL_VERSIONS = SESSION_PROTOCOL_VERSIONS.concat([MODERN_PROTOCOL_VERSION]);
 var MAX_TOKEN_LENGTH = 8192;
 var STATIC_TOKEN_RE = /^[\x21-\x7e]+$/;   // visible ASCII; length is checked against MAX_TOKEN_LENGTH
 
@@ -101,7 +106,8 @@ function repeatedHeader(r) {
 }
 
 export default {
-    KNOWN_PROTOCOL_VERSIONS: KNOWN_PROTOCOL_VERSIONS,
+    SESSION_PROTOCOL_VERSIONS: SESSION_PROTOCOL_VERSIONS,
+    MODERN_PROTOCOL_VERSION: MODERN_PROTOCOL_VERSION,
     MAX_TOKEN_LENGTH: MAX_TOKEN_LENGTH,
     checkContentType: checkContentType,
     protocolVersionKnown: protocolVersionKnown,

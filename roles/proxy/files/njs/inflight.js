@@ -67,6 +67,5 @@ function auditRpcId(r) {
 export default {
     claimKey: claimKey,
     claimId: claimId,
-    releaseId: releaseId,
     auditRpcId: auditRpcId
 };

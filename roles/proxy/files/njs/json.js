@@ -48,9 +48,40 @@ function hex4(s, i) {
     return parseInt(s.slice(i, i + 4), 16);
 }
 
+var ESCAPES = {34: '"', 92: '\\', 47: '/', 98: '\b', 102: '\f', 110: '\n', 114: '\r', 116: '\t'};
+
+/* The escape at s[i] (a backslash): {next: the index after it, text: what it
+ * decodes to}, or null with st.err set. Lone surrogate escapes are refused:
+ * njs would map them to U+FFFD and merge keys. */
+function scanEscape(st, i) {
+    var s = st.s;
+    var c = s.charCodeAt(i + 1);
+    if (c !== 117) {
+        if (!hasOwn(ESCAPES, c)) {
+            st.err = 'invalid_json';
+            return null;
+        }
+        return {next: i + 2, text: ESCAPES[c]};
+    }
+    var cp = hex4(s, i + 2);
+    i += 6;
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        var lo = s.charCodeAt(i) === 92 && s.charCodeAt(i + 1) === 117 ? hex4(s, i + 2) : -1;
+        if (lo < 0xdc00 || lo > 0xdfff) {
+            st.err = 'invalid_json';
+            return null;
+        }
+        i += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    } else if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff)) {
+        st.err = 'invalid_json';
+        return null;
+    }
+    return {next: i, text: String.fromCodePoint(cp)};
+}
+
 /* Scan a string starting at the opening quote. Returns the decoded value
- * (when decode is true) or '' and sets st.err on failure. Lone surrogate
- * escapes are refused: njs would map them to U+FFFD and merge keys. */
+ * (when decode is true) or '' and sets st.err on failure. */
 function scanString(st, decode) {
     var s = st.s;
     var n = st.n;
@@ -58,63 +89,24 @@ function scanString(st, decode) {
     var start = i;
     var out = '';
     var c;
-    var cp;
-    var lo;
     while (i < n) {
         c = s.charCodeAt(i);
         if (c === 34) {
-            if (decode) {
-                out += s.slice(start, i);
-            }
             st.i = i + 1;
-            return out;
+            return decode ? out + s.slice(start, i) : '';
         }
         if (c < 32) {
-            st.err = 'invalid_json';
-            return '';
+            break;
         }
         if (c === 92) {
+            var e = scanEscape(st, i);
+            if (e === null) {
+                return '';
+            }
             if (decode) {
-                out += s.slice(start, i);
+                out += s.slice(start, i) + e.text;
             }
-            c = s.charCodeAt(i + 1);
-            if (c === 117) {
-                cp = hex4(s, i + 2);
-                if (cp < 0) {
-                    st.err = 'invalid_json';
-                    return '';
-                }
-                i += 6;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (s.charCodeAt(i) !== 92 || s.charCodeAt(i + 1) !== 117) {
-                        st.err = 'invalid_json';
-                        return '';
-                    }
-                    lo = hex4(s, i + 2);
-                    if (lo < 0xdc00 || lo > 0xdfff) {
-                        st.err = 'invalid_json';
-                        return '';
-                    }
-                    i += 6;
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    st.err = 'invalid_json';
-                    return '';
-                }
-                if (decode) {
-                    out += String.fromCodePoint(cp);
-                }
-            } else {
-                var m = {34: '"', 92: '\\', 47: '/', 98: '\b', 102: '\f', 110: '\n', 114: '\r', 116: '\t'};
-                if (!hasOwn(m, c)) {
-                    st.err = 'invalid_json';
-                    return '';
-                }
-                if (decode) {
-                    out += m[c];
-                }
-                i += 2;
-            }
+            i = e.next;
             start = i;
             continue;
         }
@@ -202,6 +194,82 @@ function scanKey(st, seen) {
     st.i++;
 }
 
+/* A value starts at st.i: a scalar is scanned whole (false), a container with
+ * members is opened and pushed on the stack, its first key read (true); st.err
+ * on failure. The stack holds one entry per open container: its seen-keys map,
+ * or null for an array. */
+function startValue(st, stack) {
+    scanWs(st);
+    if (st.i >= st.n) {
+        st.err = 'invalid_json';
+        return false;
+    }
+    var s = st.s;
+    var c = s.charCodeAt(st.i);
+    if (c === 123 || c === 91) {                  /* { [ */
+        st.i++;
+        scanWs(st);
+        if (s.charCodeAt(st.i) === (c === 123 ? 125 : 93)) {
+            st.i++;
+            return false;
+        }
+        if (stack.length >= MAX_JSON_DEPTH) {
+            st.err = 'too_deep';
+            return false;
+        }
+        var top = c === 123 ? Object.create(null) : null;
+        stack.push(top);
+        if (top !== null) {
+            scanKey(st, top);
+        }
+        return true;
+    }
+    if (c === 34) {
+        scanString(st, false);
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+        scanNumber(st);
+    } else if (c === 116) {
+        scanLiteral(st, 'true');
+    } else if (c === 102) {
+        scanLiteral(st, 'false');
+    } else if (c === 110) {
+        scanLiteral(st, 'null');
+    } else {
+        st.err = 'invalid_json';
+    }
+    return false;
+}
+
+/* A value ended: close containers until one wants another member (true, its
+ * key read when it is an object) or the text ends (false: st.err when anything
+ * but whitespace follows). */
+function endValue(st, stack) {
+    for (;;) {
+        scanWs(st);
+        if (stack.length === 0) {
+            if (st.i !== st.n) {
+                st.err = 'invalid_json';
+            }
+            return false;
+        }
+        var top = stack[stack.length - 1];
+        var c = st.s.charCodeAt(st.i);
+        st.i++;
+        if (c === (top !== null ? 125 : 93)) {
+            stack.pop();
+            continue;
+        }
+        if (c !== 44) {
+            st.err = 'invalid_json';
+            return false;
+        }
+        if (top !== null) {
+            scanKey(st, top);
+        }
+        return true;
+    }
+}
+
 /* Returns null when text is exactly one strict JSON value without
  * duplicate keys at any depth, else 'invalid_json' | 'duplicate_key' | 'too_deep'.
  * Iterative: the njs call stack is too small for deep recursion. */
@@ -210,79 +278,17 @@ function scanJson(text) {
         return 'invalid_json';
     }
     var st = {s: text, i: 0, n: text.length, err: null};
-    var s = text;
-    var stack = [];                 /* one entry per open container: seen-keys map or null (array) */
-    var c;
-    var top;
+    var stack = [];
     for (;;) {
-        /* a value starts here */
-        scanWs(st);
-        if (st.i >= st.n) {
-            return 'invalid_json';
-        }
-        c = s.charCodeAt(st.i);
-        var opened = false;
-        if (c === 123 || c === 91) {                  /* { [ */
-            st.i++;
-            scanWs(st);
-            if (s.charCodeAt(st.i) === (c === 123 ? 125 : 93)) {
-                st.i++;
-            } else {
-                if (stack.length >= MAX_JSON_DEPTH) {
-                    return 'too_deep';
-                }
-                top = c === 123 ? Object.create(null) : null;
-                stack.push(top);
-                if (top !== null) {
-                    scanKey(st, top);
-                    if (st.err) {
-                        return st.err;
-                    }
-                }
-                opened = true;
-            }
-        } else if (c === 34) {
-            scanString(st, false);
-        } else if (c === 45 || (c >= 48 && c <= 57)) {
-            scanNumber(st);
-        } else if (c === 116) {
-            scanLiteral(st, 'true');
-        } else if (c === 102) {
-            scanLiteral(st, 'false');
-        } else if (c === 110) {
-            scanLiteral(st, 'null');
-        } else {
-            return 'invalid_json';
-        }
+        var opened = startValue(st, stack);
         if (st.err) {
             return st.err;
         }
-        if (opened) {
-            continue;
+        if (!opened && !endValue(st, stack)) {
+            return st.err;
         }
-        /* a value ended: close containers until one wants another member */
-        for (;;) {
-            scanWs(st);
-            if (stack.length === 0) {
-                return st.i === st.n ? null : 'invalid_json';
-            }
-            top = stack[stack.length - 1];
-            c = s.charCodeAt(st.i);
-            st.i++;
-            if (c === (top !== null ? 125 : 93)) {
-                stack.pop();
-                continue;
-            }
-            if (c !== 44) {
-                return 'invalid_json';
-            }
-            if (top !== null) {
-                scanKey(st, top);
-                if (st.err) {
-                    return st.err;
-                }
-            }
-            break;
+        if (st.err) {
+            return st.err;
         }
     }
 }
@@ -418,8 +424,6 @@ export default {
     scanJson: scanJson,
     parseScanned: parseScanned,
     parseStrictJson: parseStrictJson,
-    countKeys: countKeys,
     withoutStringContents: withoutStringContents,
-    countColons: countColons,
     parseBody: parseBody
 };

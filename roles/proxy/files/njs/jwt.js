@@ -510,7 +510,6 @@ export default {
     scopesFromClaims: scopesFromClaims,
     tokenRoles: tokenRoles,
     missingScopes: missingScopes,
-    verifySignature: verifySignature,
     verifyJwt: verifyJwt,
     jwtCacheKey: jwtCacheKey,
     cachedOidc: cachedOidc,

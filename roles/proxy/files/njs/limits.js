@@ -164,12 +164,7 @@ function admitToolCall(subject, tool, calls, windowS, nowMs) {
 export default {
     toolLimit: toolLimit,
     windowKey: windowKey,
-    clientKey: clientKey,
-    authFailKey: authFailKey,
-    refusalKey: refusalKey,
-    addressLimits: addressLimits,
     overAuthFailLimit: overAuthFailLimit,
-    count: count,
     countFor: countFor,
     gate: gate,
     admitToolCall: admitToolCall

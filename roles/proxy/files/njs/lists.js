@@ -7,6 +7,9 @@
  */
 
 import authz from 'authz.js';
+import respond from 'respond.js';
+import sessions from 'sessions.js';
+import flow from 'flow.js';
 
 /* A decoded message that is a JSON-RPC response (no method). */
 function isResponse(v) {
@@ -121,7 +124,58 @@ function filterAnswer(policy, roles, list, id, contentType, text) {
     return {reason: 'list_content_type'};
 }
 
+/* The subrequest a list method goes through when the subject may not see every
+ * item: the backend's whole answer (JSON or a finished SSE stream) is held in
+ * memory, up to proxy_list_response_max_size (larger: refused, never unfiltered). */
+var LIST_URI = '/_mcpsec/list';
+
+/* A list method for a subject that may not see every item: the backend's
+ * answer is fetched whole, filtered, then sent. */
+function forward(r, policy, a, info, list, sid) {
+    flow.settle(r, r.subrequest(LIST_URI, {method: 'POST'}), function (reply) {
+        answer(r, policy, a, info, list, sid, reply);
+    });
+}
+
+/* A list answer the backend did not give with 200: its 404 ends the session,
+ * limits and outages are ours to answer, any other refusal passes as it said it. */
+function answerOther(r, info, sid, reply) {
+    var status = reply.status;
+    if (status === 404) {
+        sessions.notFound(r, sid, info.id);
+        return;
+    }
+    if (status === 429 || status >= 500 || status === 0) {
+        /* limit_req in the subrequest (429), the backend down or slow */
+        var s = status === 429 || status === 504 ? status : 503;
+        var retry = s === 429 ? (r.variables.mcpsec_limit_retry_after || '1') : (s === 503 ? '5' : null);
+        respond.deny(r, s, s === 429 ? 'rate_limit' : (s === 504 ? 'upstream_timeout' : 'upstream_unavailable'),
+                     info.id, retry !== null ? {'Retry-After': retry} : null);
+        return;
+    }
+    respond.setVar(r, 'mcpsec_decision', 'allow');
+    r.headersOut['Content-Type'] = reply.headersOut['Content-Type'] || 'application/json';
+    r.return(status, reply.responseText);
+}
+
+function answer(r, policy, a, info, list, sid, reply) {
+    if (reply.status !== 200) {
+        answerOther(r, info, sid, reply);
+        return;
+    }
+    var f = filterAnswer(policy, a.roles, list, info.id, reply.headersOut['Content-Type'], reply.responseText);
+    if (f.reason) {
+        ngx.log(ngx.ERR, 'mcpsec: ' + info.method + ' answer not filtered (' + f.reason + '): refused');
+        respond.deny(r, 502, f.reason, info.id);
+        return;
+    }
+    respond.setVar(r, 'mcpsec_decision', 'allow');
+    r.headersOut['Content-Type'] = reply.headersOut['Content-Type'];
+    r.return(200, f.body);
+}
+
 export default {
+    forward: forward,
     filterJson: filterJson,
     filterSse: filterSse,
     filterAnswer: filterAnswer

@@ -181,9 +181,7 @@ function quoteName(s) {
 
 export default {
     rpcError: rpcError,
-    quoteParam: quoteParam,
     bearerChallenge: bearerChallenge,
-    AUTH_HINTS: AUTH_HINTS,
     authChallenges: authChallenges,
     forbiddenHeaders: forbiddenHeaders,
     unauthorizedMessage: unauthorizedMessage,

@@ -136,55 +136,14 @@ function classifyMessage(msg) {
         info.reason = 'batch';
         return info;
     }
-    if (!isPlainObject(msg)) {
+    if (!isPlainObject(msg) || !readId(info, msg.id) || msg.jsonrpc !== '2.0') {
         return info;
     }
-    var id = msg.id;
-    if (id !== undefined) {
-        if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) {
-            info.id = id;
-            info.hasId = true;
-        } else {
-            info.reason = 'invalid_id';
-            return info;
-        }
-    }
-    if (msg.jsonrpc !== '2.0') {
-        return info;
-    }
-    var method = msg.method;
     var hasResult = msg.result !== undefined;
     var hasError = msg.error !== undefined;
-    if (method !== undefined) {
-        if (typeof method !== 'string' || method === '' || hasResult || hasError) {
+    if (msg.method !== undefined) {
+        if (hasResult || hasError || !readRequest(info, msg)) {
             return info;
-        }
-        info.method = method;
-        info.kind = info.hasId ? 'request' : 'notification';
-        var params = msg.params === undefined ? null : msg.params;
-        if (msg.params !== undefined && !isPlainObject(params)) {   /* also "params": null */
-            info.reason = 'invalid_params';
-            return info;
-        }
-        info.params = params;
-        var spec = methodSpec(method);
-        if (spec === null) {
-            info.reason = 'method_unknown';
-            return info;
-        }
-        if (spec.kind !== info.kind) {
-            info.reason = spec.kind === 'request' ? 'id_required' : 'unexpected_id';
-            return info;
-        }
-        info.spec = spec;
-        if (spec.target !== undefined) {
-            var t = targetOf(spec, params);
-            if (t.reason) {
-                info.reason = t.reason;
-                return info;
-            }
-            info.target = t.target;
-            info.name = t.name;
         }
     } else if (hasResult || hasError) {
         if (!info.hasId || (hasResult && hasError)) {
@@ -197,6 +156,58 @@ function classifyMessage(msg) {
     info.ok = true;
     info.reason = null;
     return info;
+}
+
+/* The message's id into info (a string or an integer, or absent); false when
+ * it is neither (info.reason set). */
+function readId(info, id) {
+    if (id === undefined) {
+        return true;
+    }
+    if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) {
+        info.id = id;
+        info.hasId = true;
+        return true;
+    }
+    info.reason = 'invalid_id';
+    return false;
+}
+
+/* A request or notification into info: its method, params, table entry and
+ * target; false when any is refused (info.reason set, or invalid_request). */
+function readRequest(info, msg) {
+    var method = msg.method;
+    if (typeof method !== 'string' || method === '') {
+        return false;
+    }
+    info.method = method;
+    info.kind = info.hasId ? 'request' : 'notification';
+    var params = msg.params === undefined ? null : msg.params;
+    if (msg.params !== undefined && !isPlainObject(params)) {   /* also "params": null */
+        info.reason = 'invalid_params';
+        return false;
+    }
+    info.params = params;
+    var spec = methodSpec(method);
+    if (spec === null) {
+        info.reason = 'method_unknown';
+        return false;
+    }
+    if (spec.kind !== info.kind) {
+        info.reason = spec.kind === 'request' ? 'id_required' : 'unexpected_id';
+        return false;
+    }
+    info.spec = spec;
+    if (spec.target !== undefined) {
+        var t = targetOf(spec, params);
+        if (t.reason) {
+            info.reason = t.reason;
+            return false;
+        }
+        info.target = t.target;
+        info.name = t.name;
+    }
+    return true;
 }
 
 /* A header value in the RFC 2047-like base64 form MCP allows for non-ASCII
@@ -268,7 +279,29 @@ function initializeProblem(params) {
     return null;
 }
 
+/* JSON-RPC error codes the gateway answers with (MCP's where it has one). */
+var METHOD_NOT_FOUND = -32601;
+var INVALID_PARAMS = -32602;
+var HEADER_MISMATCH = -32020;
+var UNSUPPORTED_PROTOCOL_VERSION = -32022;
+
+/* The protocol version a message names itself: an initialize's
+ * params.protocolVersion, else the 2026 revision's _meta envelope; null when
+ * it names none (the header's, if any, stays in the audit line). */
+function messageVersion(info) {
+    var params = info.params;
+    if (info.method === 'initialize' && params !== null && typeof params.protocolVersion === 'string') {
+        return params.protocolVersion;
+    }
+    return requestedVersion(params, undefined);
+}
+
 export default {
+    METHOD_NOT_FOUND: METHOD_NOT_FOUND,
+    INVALID_PARAMS: INVALID_PARAMS,
+    HEADER_MISMATCH: HEADER_MISMATCH,
+    UNSUPPORTED_PROTOCOL_VERSION: UNSUPPORTED_PROTOCOL_VERSION,
+    messageVersion: messageVersion,
     methodSpec: methodSpec,
     initializeProblem: initializeProblem,
     claimsModern: claimsModern,

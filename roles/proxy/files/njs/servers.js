@@ -85,7 +85,6 @@ function view(r, p) {
 }
 
 export default {
-    POLICY_VERSION: POLICY_VERSION,
     DEFAULT: DEFAULT,
     policy: policy,
     view: view,

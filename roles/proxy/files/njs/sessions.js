@@ -20,6 +20,7 @@
 import respond from 'respond.js';
 import route from 'route.js';
 import servers from 'servers.js';
+import flow from 'flow.js';
 
 var setVar = respond.setVar;
 var rpcError = respond.rpcError;
@@ -416,15 +417,68 @@ function sessionGone(r) {
     notFound(r, r.headersIn['Mcp-Session-Id'], id);
 }
 
+/* The request's session: undefined when it names none, null when it was
+ * refused (answered), else the id, routed (route.js: this host's, this server's
+ * and this subject's; any other gets the answer of an unknown one), bound to
+ * this subject and re-armed. */
+function own(r, subject) {
+    var sid = r.headersIn['Mcp-Session-Id'];
+    if (sid === undefined) {
+        return undefined;
+    }
+    if (!SESSION_ID_RE.test(sid)) {
+        respond.deny(r, 400, 'session_id', null);
+        return null;
+    }
+    if (!route.pin(r, sid, subject)) {
+        respond.send(r, 404, 'session_unknown', rpcError(null, 404, MESSAGES[404]));
+        return null;
+    }
+    var owned;
+    try {
+        owned = touch(sid, subject);  /* the owner check; re-arms the idle timeout */
+    } catch (e) {
+        ngx.log(ngx.ERR, 'mcpsec: session store refused a refresh (' + e.message + '): denying');
+        respond.deny(r, 503, 'session_store_full', null, {'Retry-After': '5'});
+        return null;
+    }
+    if (owned !== 'ok') {
+        /* one answer for unknown and foreign ids (no existence oracle); the log tells them apart */
+        respond.send(r, 404, 'session_' + owned, rpcError(null, 404, MESSAGES[404]));
+        return null;
+    }
+    return sid;
+}
+
+/* initialize without a session: the subject's session cap, then a pending
+ * reservation the bind location's header filter turns into a binding; at a
+ * cap, what the backend no longer knows is released and the cap tried once more. */
+function open(r, policy, subject, info) {
+    var v = reserve(r, policy, subject);
+    if (v.scope === 'user' || v.scope === 'total') {
+        flow.settle(r, reclaim(r, policy, v.scope === 'user' ? subject : null), function (released) {
+            admit(r, info, retry(r, policy, subject, released));
+        });
+        return;
+    }
+    admit(r, info, v);
+}
+
+function admit(r, info, v) {
+    if (v.pending === undefined) {
+        respond.deny(r, v.status, v.reason, info.id, {'Retry-After': String(v.retryAfter)});
+        return;
+    }
+    setVar(r, 'mcpsec_pending', v.pending);
+    flow.allow(r, flow.UPSTREAM_BIND);
+}
+
 export default {
     SESSION_ID_RE: SESSION_ID_RE,
-    PENDING_SESSION_MS: PENDING_SESSION_MS,
-    reserve: reserve,
+    own: own,
+    open: open,
     cancel: cancel,
-    touch: touch,
     reclaim: reclaim,
-    retry: retry,
-    release: release,
     notFound: notFound,
     upstreamHeaders: upstreamHeaders,
     sessionGone: sessionGone,

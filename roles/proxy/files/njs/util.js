@@ -47,6 +47,5 @@ export default {
     joinList: joinList,
     isPlainObject: isPlainObject,
     clip: clip,
-    sha256hex: sha256hex,
-    MAX_LOG_FIELD: MAX_LOG_FIELD
+    sha256hex: sha256hex
 };
