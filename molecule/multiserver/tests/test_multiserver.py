@@ -271,7 +271,7 @@ def test_a_full_slice_takes_nothing_from_another_server(host, gws):
                  f"{sorted(set(codes))}, initialize {fresh.status_code}")
         assert codes == [200] * 10 and fresh.status_code == 200
         starved = request(gws["time"], "alice", "POST", METHODS[0][2])
-        enf.show("time: a new session while its own slice is full", starved.status_code)
+        enf.show("time: a new session while its own slice is full", f"{starved.status_code} {enf.reason_of(starved)}")
     finally:
         host.run("systemctl stop ms-fill-tasks 2>/dev/null; systemctl reset-failed ms-fill-tasks 2>/dev/null; true")
     # Memory: more than the slice's MemoryMax; the kernel ends it inside the slice.
@@ -292,7 +292,7 @@ def test_a_full_slice_takes_nothing_from_another_server(host, gws):
         if ok.status_code == 200 or time.time() > deadline:
             break
         time.sleep(1)
-    enf.show("time: a new session after the filler left", ok.status_code)
+    enf.show("time: a new session after the filler left", f"{ok.status_code} {enf.reason_of(ok)}")
     assert ok.status_code == 200
 
 
@@ -346,7 +346,7 @@ def test_zz_removing_a_server_converges_back_to_the_single_server_layout(host, g
     run = playbook_run.run_playbook(ROOT / "playbooks" / "site.yml", extra_vars={"ms_time_served": False})
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     recap = playbook_run.recap(run.stdout)
-    units = host.run("systemctl list-units --all --no-legend 'mcpsec-sg-*' | wc -l").stdout.strip()
+    units = host.run("systemctl list-units --all --no-legend 'mcpsec-sg-time*' | wc -l").stdout.strip()
     templates = host.run("ls /etc/systemd/system | grep -c '^mcpsec-sg-' || true").stdout.strip()
     procs = host.run("ps -eo user= | grep -cx mcp-time || true").stdout.strip()
     r = request(gws["default"], "carol", "POST", METHODS[0][2])
