@@ -832,6 +832,7 @@ def multiserver_cases():
     r = http('POST', path=TIME_PATH, headers=JSON_HEADERS, body=rpc('ping'), src=src)
     report('servers: 401 at /time/mcp', r.status == 401, r)
 
+
 def isolation_cases():
     """Issue 13: atomic per-tool windows, one answer for unknown and foreign sessions,
     tool names outside MCP's characters, the refusal limit, escaped log fields,

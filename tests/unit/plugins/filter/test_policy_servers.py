@@ -17,7 +17,8 @@ SERVERS = [
 POLICY = {
     'public_url': 'https://mcp.example.com',
     'auth': {'mode': 'bearer'},
-    'users': {'alice': {'token': 'q7ZpL2xW9rT4vB8nK3mC6yH1dF5gJ0sA', 'roles': ['admin']}, 'bob': {'token': 'u3RkE8wQ1zN6tY4pV9bM2cX7hL5jG0fD', 'roles': ['timeonly']}},
+    'users': {'alice': {'token': 'q7ZpL2xW9rT4vB8nK3mC6yH1dF5gJ0sA', 'roles': ['admin']},
+              'bob': {'token': 'u3RkE8wQ1zN6tY4pV9bM2cX7hL5jG0fD', 'roles': ['timeonly']}},
     'roles': {
         'admin': {'tools': ['*'], 'servers': {'time': {'tools': ['*']}}},
         'timeonly': {'servers': {'time': {'tools': ['get_current_time'], 'resources': [], 'prompts': []}}},
