@@ -340,6 +340,44 @@ def test_a_real_mcp_client_works_at_each_path(gws, server, user, tool, args):
     assert trip.tools and all(not r["is_error"] for r in trip.results), trip.results
 
 
+# ---------------------------------------------------------------- 5. operations per server
+
+def test_verify_playbook_checks_every_server():
+    env = playbook_run.ansible_env()
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    import subprocess
+    r = subprocess.run(["ansible-playbook", "-i", playbook_run.inventory(), "playbooks/verify.yml"], env=env,
+                       capture_output=True, text=True, timeout=300, cwd=playbook_run.ROOT, check=False)
+    rows = [json.loads(m) for m in re.findall(r'^\s*("(?:RESULT|PASS|FAIL) .*?")\s*,?\s*$', r.stdout, re.M)]
+    print("\n[verify] ansible-playbook playbooks/verify.yml\n" + "\n".join(rows))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    time_rows = [row for row in rows if "time" in row or "mcpsec-sg-time@0" in row or ":8008" in row or " 8008" in row]
+    assert len(time_rows) >= 4 and all(row.startswith("PASS") for row in time_rows), time_rows
+    assert all(row.startswith(("RESULT", "PASS")) for row in rows)
+
+
+def test_rotating_one_servers_secrets_restarts_only_that_server(host):
+    units = {s["name"]: f"{s['unit']}@0.service" for s in SERVERS}
+    before = {name: hp.unit_value(host, unit, "MainPID") for name, unit in units.items()}
+    servers = {"time": {"source": "pypi", "package": "mcp-server-time", "version": "2026.10.19",
+                        "executable": "mcp-server-time", "args": ["--local-timezone", "UTC"],
+                        "env": {"MCPSEC_TIME_MARKER": "time-env-marker-rotated"}, "instances": 1,
+                        "max_sessions": 6, "session_memory_mb": 128, "session_tasks": 16}}
+    run = playbook_run.run_playbook(ROOT / "playbooks" / "rotate.yml",
+                                    extra_vars={"ms_servers": servers, "rotate_servers": ["time"],
+                                                "rotate_scope": ["mcp_server_env"]})
+    after = {name: hp.unit_value(host, unit, "MainPID") for name, unit in units.items()}
+    report = re.search(r'"servers_restarted": \[([^\]]*)\]', run.stdout)
+    enf.show("rotate.yml -e rotate_servers=[time]", f"rc={run.returncode}, servers_restarted "
+             f"[{report.group(1).strip() if report else '?'}], MainPID default {before['default']}->{after['default']}, "
+             f"time {before['time']}->{after['time']}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "time-env-marker-rotated" in host.run(f"cat {TIME['env']}").stdout
+    assert DEFAULT["marker"] in host.run(f"cat {DEFAULT['env']}").stdout
+    assert after["default"] == before["default"] and after["time"] != before["time"]
+    assert report and "time" in report.group(1) and "default" not in report.group(1)
+
+
 # ---------------------------------------------------------------- last: back to one server, today's layout
 
 def test_zz_removing_a_server_converges_back_to_the_single_server_layout(host, gws):
