@@ -342,7 +342,7 @@ def test_a_real_mcp_client_works_at_each_path(gws, server, user, tool, args):
 
 # ---------------------------------------------------------------- 5. operations per server
 
-def test_verify_playbook_checks_every_server():
+def test_verify_playbook_checks_every_server(host):
     env = playbook_run.ansible_env()
     env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
     import subprocess
@@ -354,6 +354,7 @@ def test_verify_playbook_checks_every_server():
     time_rows = [row for row in rows if "time" in row or "mcpsec-sg-time@0" in row or ":8008" in row or " 8008" in row]
     assert len(time_rows) >= 4 and all(row.startswith("PASS") for row in time_rows), time_rows
     assert all(row.startswith(("RESULT", "PASS")) for row in rows)
+    assert host.service("mcpsec-sg-time@0.service").is_running   # (the host fixture orders this case in the file)
 
 
 def test_rotating_one_servers_secrets_restarts_only_that_server(host):
@@ -367,7 +368,8 @@ def test_rotating_one_servers_secrets_restarts_only_that_server(host):
                                     extra_vars={"ms_servers": servers, "rotate_servers": ["time"],
                                                 "rotate_scope": ["mcp_server_env"]})
     after = {name: hp.unit_value(host, unit, "MainPID") for name, unit in units.items()}
-    report = re.search(r'"servers_restarted": \[([^\]]*)\]', run.stdout)
+    # the report, in the yaml callback's form ("servers_restarted:\n  - time") or as JSON
+    report = re.search(r'servers_restarted"?:\s*((?:\[[^\]]*\])|(?:\s*- [\w-]+)+)', run.stdout)
     enf.show("rotate.yml -e rotate_servers=[time]", f"rc={run.returncode}, servers_restarted "
              f"[{report.group(1).strip() if report else '?'}], MainPID default {before['default']}->{after['default']}, "
              f"time {before['time']}->{after['time']}")
