@@ -364,9 +364,12 @@ def test_rotating_one_servers_secrets_restarts_only_that_server(host):
                         "executable": "mcp-server-time", "args": ["--local-timezone", "UTC"],
                         "env": {"MCPSEC_TIME_MARKER": "time-env-marker-rotated"}, "instances": 1,
                         "max_sessions": 6, "session_memory_mb": 128, "session_tasks": 16}}
-    run = playbook_run.run_playbook(ROOT / "playbooks" / "rotate.yml",
+    run = playbook_run.run_playbook(ROOT / "playbooks" / "rotate.yml", verbosity=1,
                                     extra_vars={"ms_servers": servers, "rotate_servers": ["time"],
                                                 "rotate_scope": ["mcp_server_env"]})
+    # at -v, Ansible prints every task's result: no server's secret may be among them
+    leaked = [m for m in (DEFAULT["marker"], "time-env-marker-rotated", TIME["marker"]) if m in run.stdout + run.stderr]
+    assert not leaked, f"secrets in rotate.yml -v output: {leaked}"
     after = {name: hp.unit_value(host, unit, "MainPID") for name, unit in units.items()}
     # the report, in the yaml callback's form ("servers_restarted:\n  - time") or as JSON
     report = re.search(r'servers_restarted"?:\s*((?:\[[^\]]*\])|(?:\s*- [\w-]+)+)', run.stdout)
