@@ -545,6 +545,7 @@ def common_cases(admin, reader, noroles):
     near = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"s":"' + b'x' * 95000 + b'"}}}'
     r = post(reader, near, sid=rsid)
     report('95 KB body inspected in memory and forwarded', r.status == 200, r)
+    near = near.replace(b'"id":1', b'"id":2', 1)     # its own id: the first may not have left its log phase yet
     small = [near[i:i + 1000] for i in range(0, len(near), 1000)]
     chunked = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in small) + b'0\r\n\r\n'
     r = post(reader, chunked, sid=rsid, extra=[('Transfer-Encoding', 'chunked')])
@@ -819,7 +820,11 @@ def multiserver_cases():
     report('servers: ada resources/read at default: 200', r.status == 200, r)
     # the backend each server's requests reach
     r = post('ada', call('echo', 34), sid=atsid, path=TIME_PATH, src=src)
-    report('servers: a call at /time/mcp reaches the time backend', r.status == 200, r)
+    report('servers: a call at /time/mcp reaches the time backend (8008)',
+           r.status == 200 and r.json()['result']['seen']['port'] == 8008, r)
+    r = post('ada', call('echo', 37), sid=asid, src=src)
+    report('servers: a call at /mcp reaches the default backend (8000)',
+           r.status == 200 and r.json()['result']['seen']['port'] == 8000, r)
     # per-server session caps: max_per_user 2 counts per server
     r3 = initialize('tim', src=src, path=TIME_PATH)[0]
     r4 = initialize('tim', src=src, path=TIME_PATH)[0]
@@ -828,6 +833,15 @@ def multiserver_cases():
     r5 = initialize('ada', src=src)[0]
     report('servers: ada still opens a second session at default (her time session is not counted there)',
            r5.status == 200, r5)
+    # the host cap counts per server: time holds 4 (render.py), tim's 2 and ada's 1 are open
+    r6 = initialize('alice', src=src, path=TIME_PATH)[0]
+    r7 = initialize('alice', src=src, path=TIME_PATH)[0]
+    report('servers: the host cap counts per server (time full at 4: alice\'s second refused 503 host_session_cap)',
+           r6.status == 200 and r7.status == 503 and reason_of(r7).endswith('host_session_cap'), (r6, r7))
+    r8, hal_sid = initialize('hal', src=src)
+    report('servers: a full time server leaves default\'s host cap alone (hal opens a session at /mcp)',
+           r8.status == 200, r8)
+    delete_session('hal', hal_sid, src=src)
     # the challenge names each server's resource
     r = http('POST', path=TIME_PATH, headers=JSON_HEADERS, body=rpc('ping'), src=src)
     report('servers: 401 at /time/mcp', r.status == 401, r)

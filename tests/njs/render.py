@@ -74,7 +74,8 @@ else:
 VARIANT = os.environ.get('MCPSEC_VARIANT', '')
 MAX_SESSIONS_TOTAL = 1000
 if mode == 'bearer':
-    for name in ('erin', 'frank', 'grace'):     # frank, grace: the review cases (http_cases.review_cases)
+    # frank, grace: the review cases (http_cases.review_cases); hal: the multiserver host cap case
+    for name in ('erin', 'frank', 'grace', 'hal'):
         policy['users'][name] = {'token': TOKENS.setdefault(name, 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name),
                                  'roles': ['reader']}
 if VARIANT:
@@ -111,6 +112,17 @@ if os.environ.get('MCPSEC_TEMPLATES'):
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(search), keep_trailing_newline=True,
                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=False)
 env.filters['to_json'] = json.dumps
+
+
+def combine(base, other, recursive=False):
+    """Ansible's combine filter, for the dicts policy.json.j2 merges."""
+    out = dict(base)
+    for k, v in other.items():
+        out[k] = combine(out[k], v, True) if recursive and isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+env.filters['combine'] = combine
 env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {
@@ -125,6 +137,7 @@ variables = {
     'proxy_audit_syslog': '',
     'proxy_basic_auth_cache_ttl': '5m',
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
+    'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
 }
 
 
@@ -137,9 +150,7 @@ def render(name, dest, mode_=0o644):
 os.makedirs(CONF, exist_ok=True)
 shutil.rmtree(CONF + '/njs', ignore_errors=True)
 shutil.copytree(os.path.join(src, 'roles', 'proxy', 'files', 'njs'), CONF + '/njs')
-with open(CONF + '/policy.json', 'w') as f:
-    # what roles/proxy/templates/policy.json.j2 adds (proxy_max_sessions_total)
-    json.dump(dict(mcpsec['njs_policy'], max_sessions_total=MAX_SESSIONS_TOTAL), f, indent=2, sort_keys=True)
+render('policy.json.j2', CONF + '/policy.json')
 for server in mcpsec['servers']:
     name = 'resource-metadata%s.json' % ('' if server['name'] == 'default' else '-' + server['name'])
     with open(os.path.join(CONF, name), 'w') as f:

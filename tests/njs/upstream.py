@@ -36,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def seen(self, body=b''):
-        return {'path': self.path, 'authorization': self.headers.get('Authorization'),
+        return {'port': self.server.server_address[1], 'path': self.path, 'authorization': self.headers.get('Authorization'),
                 'subject': self.headers.get_all('X-Mcpsec-Subject'), 'cookie': self.headers.get('Cookie'),
                 'session': self.headers.get('Mcp-Session-Id'), 'body_sha256': hashlib.sha256(body).hexdigest(),
                 'traceparent': self.headers.get_all('traceparent'), 'tracestate': self.headers.get_all('tracestate')}
