@@ -21,6 +21,12 @@ options:
     description: The C(mcpsec_policy) mapping.
     type: raw
     required: true
+  servers:
+    description:
+      - The servers the host serves, as P(mcpsec.gateway.expand_servers#filter) returns them; grants on
+        a server not in it are problems. Without it, one server named C(default) at C(/mcp).
+    type: list
+    elements: dict
 seealso:
   - plugin: mcpsec.gateway.expand_policy
     plugin_type: filter
@@ -31,6 +37,11 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: mcpsec_policy | mcpsec.gateway.policy_errors | length == 0
     fail_msg: "{{ mcpsec_policy | mcpsec.gateway.policy_errors | join('\n') }}"
+
+- name: Ensure the policy grants only on servers this host serves
+  ansible.builtin.assert:
+    that: mcpsec_policy | mcpsec.gateway.policy_errors(servers=__mcpsec_servers) | length == 0
+    fail_msg: "{{ mcpsec_policy | mcpsec.gateway.policy_errors(servers=__mcpsec_servers) | join('\n') }}"
 """
 
 RETURN = r"""

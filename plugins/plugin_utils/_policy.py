@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from collections.abc import Mapping, Sequence
+
 from ._policy_access import _roles
 from ._policy_auth import _auth, _scope_roles, _users
-from ._policy_check import ROOT, _MISSING, PolicyError, _Ctx, _origin, _split_url
+from ._policy_check import ROOT, _MISSING, PolicyError, _Ctx, _origin, _split_url, _type_name
 from ._policy_limits import (
     DEFAULT_ALLOW_CIDRS, DEFAULT_METRICS_CIDRS, _cidrs, _origins, _rate_limits, _retry_after, _sessions,
     window_limit,
@@ -62,14 +64,27 @@ def _public_url(ctx, top):
     return _origin('https', url[1], url[2]), url[1], url[2] or 443
 
 
-def _server_list(servers):
+def _server_list(ctx, servers):
     """The servers the host serves (expand_servers' items), or the one default server at /mcp."""
     if servers is None:
         return [{'name': DEFAULT_SERVER, 'path': MCP_PATH, 'upstream': 'mcpsec_backend', 'instances': 1,
                  'session_capacity': None}]
-    return [{'name': str(s['name']), 'path': str(s['path']), 'upstream': str(s.get('upstream', 'mcpsec_backend')),
-             'instances': int(s.get('instances', 1)), 'session_capacity': s.get('session_capacity')}
-            for s in servers]
+    # Made by expand_servers, never written by hand: a wrong shape is the caller's bug, named.
+    fix = 'pass the list mcp_servers | mcpsec.gateway.expand_servers(...) returns'
+    if isinstance(servers, (str, bytes, Mapping)) or not isinstance(servers, Sequence) or not servers:
+        ctx.err('servers', 'expected a non-empty list of servers, got %s' % _type_name(servers), fix)
+        return None
+    result = []
+    for index, server in enumerate(servers):
+        if not isinstance(server, Mapping) or not all(key in server for key in ('name', 'path')):
+            ctx.err('servers[%d]' % index, 'is not a server (a mapping with name and path)', fix)
+            return None
+        name = str(server['name'])
+        result.append({'name': name, 'path': str(server['path']),
+                       'upstream': str(server.get('upstream') or ('mcpsec_backend' if name == DEFAULT_SERVER
+                                                                  else 'mcpsec_backend_' + name)),
+                       'instances': int(server.get('instances', 1)), 'session_capacity': server.get('session_capacity')})
+    return result
 
 
 def _check_server_grants(ctx, roles, names):
@@ -92,9 +107,9 @@ def _check_server_grants(ctx, roles, names):
 
 
 def _explicit_audience(policy):
-    auth = policy.get('auth') if isinstance(policy, dict) else None
-    oidc = auth.get('oidc') if isinstance(auth, dict) else None
-    return isinstance(oidc, dict) and oidc.get('audience') is not None
+    auth = policy.get('auth') if isinstance(policy, Mapping) else None
+    oidc = auth.get('oidc') if isinstance(auth, Mapping) else None
+    return isinstance(oidc, Mapping) and oidc.get('audience') is not None
 
 
 def _validate(policy, servers=None):
@@ -110,8 +125,8 @@ def _validate(policy, servers=None):
     resource = (url[0] if url else 'https://invalid') + MCP_PATH
     mode, oidc, _unused = _auth(ctx, top.get('auth', _MISSING), resource)
     roles = _roles(ctx, top.get('roles'))
-    server_list = _server_list(servers)
-    if roles is not None:
+    server_list = _server_list(ctx, servers)
+    if roles is not None and server_list is not None:
         _check_server_grants(ctx, roles, [server['name'] for server in server_list])
     users = _users(ctx, top.get('users'), mode, roles)
     if oidc is not None:

@@ -31,6 +31,7 @@ __all__ = ('expand_servers', 'server_errors', 'DEFAULT_SERVER')
 
 ROOT = 'mcp_servers'
 DEFAULT_SERVER = 'default'
+DEFAULT_PATH = '/mcp'
 SERVER_KEYS = ('source', 'package', 'version', 'executable', 'args', 'env', 'path', 'instances',
                'max_sessions', 'session_memory_mb', 'session_tasks', 'port')
 NAME_RE = re.compile(r'^[a-z][a-z0-9-]{0,30}$')
@@ -144,6 +145,15 @@ def _check_path(ctx, path, value, name):
     return text
 
 
+def _default_path(ctx, path, value):
+    """The default server is the one at /mcp, where clients of earlier releases connect."""
+    if value is not None and value != DEFAULT_PATH:
+        ctx.err(_key(path, 'path'), 'the server named default is always at %s, got %s' % (DEFAULT_PATH, _show(value)),
+                'remove path here, or serve the server under another name to give it a path of its own')
+        return None
+    return DEFAULT_PATH
+
+
 def _budgets(ctx, path, spec, defaults, legacy_layout=False):
     limits = {'instances': (1, MAX_DEFAULT_INSTANCES if legacy_layout else MAX_INSTANCES), 'max_sessions': (1, 1024),
               'session_memory_mb': (16, 65536), 'session_tasks': (2, 4096)}
@@ -178,12 +188,19 @@ def _one(ctx, name, spec, defaults, legacy_layout):
         'name': name, 'source': source, 'package': package, 'version': version, 'executable': executable,
         'args': _check_args(ctx, _key(path, 'args'), spec.get('args')),
         'env': _check_env(ctx, _key(path, 'env'), spec.get('env')),
-        'path': '/mcp' if legacy_layout else _check_path(ctx, path, spec.get('path'), name),
+        'path': _default_path(ctx, path, spec.get('path')) if legacy_layout
+        else _check_path(ctx, path, spec.get('path'), name),
         'port': spec.get('port'),
     }
     server.update(_budgets(ctx, path, spec, defaults, legacy_layout))
     if server['port'] is not None:
         server['port'] = ctx.integer(_key(path, 'port'), server['port'], 1024, 65535 - MAX_INSTANCES)
+    if legacy_layout and server['port'] is not None and server['port'] != defaults.get('base_port'):
+        # What knew the one server before (verify.yml, the supergateway role's checks) finds
+        # the default server at common_supergateway_port.
+        ctx.err(_key(path, 'port'), 'the default server listens on common_supergateway_port (%s)'
+                % defaults.get('base_port'), 'remove port here, or set common_supergateway_port instead')
+        server['port'] = None
     if any(value is None for key, value in server.items() if key != 'port'):
         return None
     return server
@@ -213,8 +230,14 @@ def _block(server):
 
 
 def _ports(ctx, servers, base):
-    """Each server's first port: its own 'port', else blocks of PORT_BLOCK (or of its instance
-    count, when larger) from base in order, the default server first; no two blocks overlap."""
+    """Each server's first port: the default server's is base (common_supergateway_port), another's
+    its own 'port', else the next free block of PORT_BLOCK (or of its instance count, when larger)
+    from base, in order. Two blocks that overlap are an error named at the server whose port was
+    written down (of two such, the later one)."""
+    explicit = set(server['name'] for server in servers if server['port'] is not None)
+    for server in servers:
+        if server['name'] == DEFAULT_SERVER:
+            server['port'] = base
     taken = [(server['port'], _block(server), server['name']) for server in servers if server['port'] is not None]
     cursor = base
     for server in servers:
@@ -226,13 +249,15 @@ def _ports(ctx, servers, base):
             taken.append((cursor, size, server['name']))
             cursor += size
     ordered = sorted(taken)
-    for i, (start, length, name) in enumerate(ordered):
-        for other, other_length, other_name in ordered[i + 1:]:
-            if other < start + length:
-                ctx.err(_key(_key(ROOT, other_name), 'port'),
-                        'its ports %d-%d overlap those of server %s (%d-%d)'
-                        % (other, other + other_length - 1, _show(name), start, start + length - 1),
-                        'leave port unset, or keep %d ports between two servers' % length)
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1:]:
+            if second[0] >= first[0] + first[1]:
+                continue
+            blamed, other = (first, second) if first[2] in explicit and second[2] not in explicit else (second, first)
+            ctx.err(_key(_key(ROOT, blamed[2]), 'port'),
+                    'its ports %d-%d overlap those of server %s (%d-%d)'
+                    % (blamed[0], blamed[0] + blamed[1] - 1, _show(other[2]), other[0], other[0] + other[1] - 1),
+                    'leave port unset, or choose a port outside %d-%d' % (other[0], other[0] + other[1] - 1))
     for server in servers:
         if server['port'] + server['instances'] - 1 > 65535:
             ctx.err(_key(_key(ROOT, server['name']), 'port'), 'its instances would listen beyond port 65535',
@@ -248,14 +273,19 @@ def _size_mib(text):
     return int(match.group(1)) * SIZE_UNITS[match.group(2)] // (1024 ** 2)
 
 
-def _finish(server, defaults):
+def _finish(ctx, server, defaults):
     """Limits, capacity, command and upstream: what the units and nginx render."""
     default = server['name'] == DEFAULT_SERVER
     server['group'] = defaults.get('group', server['user']) if default else server['user']
     instances = server['instances']
     if default and 'memory_max' in defaults:
         server['memory_max'] = str(defaults['memory_max']).strip()
-        server['tasks_max'] = int(defaults['tasks_max'])
+        tasks_max = defaults.get('tasks_max')
+        if isinstance(tasks_max, bool) or not isinstance(tasks_max, int):
+            ctx.err('common_supergateway_tasks_max', 'expected an integer, got %s' % _type_name(tasks_max),
+                    'write the TasksMax of the default server\'s slice as a whole number')
+            return server
+        server['tasks_max'] = tasks_max
     else:
         server['memory_max'] = '%dM' % (BASE_MEMORY_MB * instances + server['max_sessions'] * server['session_memory_mb'])
         server['tasks_max'] = BASE_TASKS * instances + server['max_sessions'] * server['session_tasks']
@@ -265,7 +295,8 @@ def _finish(server, defaults):
     server['session_capacity'] = max(0, min(server['max_sessions'], by_tasks, by_memory))
     bin_dir = server['install_dir'] + ('/node_modules/.bin' if server['source'] == 'npm' else '/bin')
     server['command'] = ' '.join(shlex.quote(part) for part in [bin_dir + '/' + server['executable']] + server['args'])
-    server['upstream'] = 'mcpsec_backend' if default else 'mcpsec_backend_' + server['name'].replace('-', '_')
+    # Kept as written: a name holds no '_', so '<upstream>_<i>' (an instance) never names another server.
+    server['upstream'] = 'mcpsec_backend' if default else 'mcpsec_backend_' + server['name']
     return server
 
 
@@ -300,8 +331,8 @@ def _validate(servers, legacy, defaults):
         _layout(server, server['name'] in legacy_names or server['name'] == DEFAULT_SERVER, defaults)
     _ports(ctx, items, defaults['base_port'])
     for server in items:
-        _finish(server, defaults)
-    return ctx.errors, items
+        _finish(ctx, server, defaults)
+    return ctx.errors, (None if ctx.errors else items)
 
 
 def server_errors(servers, legacy, defaults):

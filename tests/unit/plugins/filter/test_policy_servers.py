@@ -104,3 +104,66 @@ def test_a_role_granting_nothing_at_top_level_is_fine_without_a_default_server()
     out = expand_policy(only_time, SERVERS[1:])
     assert list(out['njs_policy']['servers']) == ['time'] and out['mcp_path'] == '/time/mcp'
     assert out['njs_policy']['roles'] == out['njs_policy']['servers']['time']['roles']
+
+
+@pytest.mark.parametrize('servers, expected', [
+    ([], 'servers: expected a non-empty list of servers, got a list'),
+    ({'name': 'default'}, 'servers: expected a non-empty list of servers, got a mapping'),
+    (['default'], 'servers[0]: is not a server (a mapping with name and path)'),
+    ([{'name': 'time'}], 'servers[0]: is not a server (a mapping with name and path)'),
+])
+def test_a_servers_argument_of_the_wrong_shape_is_named(servers, expected):
+    assert policy_errors(POLICY, servers) == [
+        expected + '; pass the list mcp_servers | mcpsec.gateway.expand_servers(...) returns']
+
+
+def test_an_empty_top_level_grant_needs_no_default_server():
+    only_time = policy(roles={'timeonly': dict(POLICY['roles']['timeonly'], tools=[], prompts=[])},
+                       users={'bob': POLICY['users']['bob']})
+    assert policy_errors(only_time, SERVERS[1:]) == []
+
+
+def test_every_role_is_listed_at_every_server_and_njs_policy_v3_is_exactly_this():
+    """The document njs reads (docs/expanded-policy.md): two servers, a role granting only on one."""
+    njs = expand_policy(oidc_policy(scope_roles={'mcp:admin': ['admin'], 'mcp:time': ['timeonly']}),
+                        SERVERS)['njs_policy']
+    admin, reader, timeonly = dict(NONE, tools_all=True), dict(NONE, tools=['echo']), dict(NONE, tools=['get_current_time'])
+    assert njs == {
+        'version': 3, 'auth_mode': 'oidc', 'scope': 'mcp:admin mcp:time', 'users': {}, 'tool_limits': {},
+        'allow_origins': [], 'max_sessions_per_user': 10,
+        'refusal_limit': {'count': 300, 'window': 60}, 'auth_failure_limit': {'count': 50, 'window': 60},
+        'oidc': {'issuer': 'https://idp.example.com/realms/main', 'audience': None, 'jwks_uri': None,
+                 'discovery_url': 'https://idp.example.com/realms/main/.well-known/openid-configuration',
+                 'algorithms': ['RS256', 'ES256'], 'subject_claim': 'sub', 'roles_claim': ['roles'], 'leeway': 60,
+                 'required_scopes': [], 'scope_roles': {'mcp:admin': ['admin'], 'mcp:time': ['timeonly']}},
+        # the default server, for an njs that reads only the top level (it cannot widen to another server)
+        'resource': 'https://mcp.example.com/mcp',
+        'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
+        'roles': {'admin': admin, 'reader': reader, 'timeonly': NONE},
+        'servers': {
+            'default': {'path': '/mcp', 'resource': 'https://mcp.example.com/mcp',
+                        'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
+                        'audiences': ['https://mcp.example.com/mcp'],
+                        'roles': {'admin': admin, 'reader': reader, 'timeonly': NONE},
+                        'upstream': 'mcpsec_backend', 'instances': 2, 'max_sessions_total': 32},
+            'time': {'path': '/time/mcp', 'resource': 'https://mcp.example.com/time/mcp',
+                     'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource/time/mcp',
+                     'audiences': ['https://mcp.example.com/time/mcp'],
+                     'roles': {'admin': admin, 'reader': NONE, 'timeonly': timeonly},
+                     'upstream': 'mcpsec_backend_time', 'instances': 1, 'max_sessions_total': 8},
+        },
+    }
+    assert list(njs) == sorted(njs) and list(njs['servers']['time']) == sorted(njs['servers']['time'])
+
+
+def test_the_filters_take_the_servers_argument():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.mcpsec.gateway.plugins.filter.expand_policy import FilterModule as Expand
+    from ansible_collections.mcpsec.gateway.plugins.filter.policy_errors import FilterModule as Errors
+
+    expand = Expand().filters()['expand_policy']
+    assert list(expand(POLICY, servers=SERVERS)['njs_policy']['servers']) == ['default', 'time']
+    bad = policy(roles={'r': {'servers': {'github': {}}}}, users={})
+    assert Errors().filters()['policy_errors'](bad, servers=SERVERS)[0].startswith('mcpsec_policy.roles.r.servers.github')
+    with pytest.raises(AnsibleFilterError, match='roles.r.servers.github: names no server'):
+        expand(bad, servers=SERVERS)

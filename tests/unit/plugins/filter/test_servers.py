@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy_check import PolicyError
@@ -51,6 +53,8 @@ def test_an_explicit_port_is_kept_and_the_others_go_around_it():
 
 
 def errors(servers, legacy=None):
+    if isinstance(servers, dict) and 'default' not in servers and any(s.get('path') == '/mcp' for s in servers.values()):
+        servers = dict(servers, default=LEGACY)
     return server_errors(servers, legacy or {}, DEFAULTS)
 
 
@@ -70,6 +74,22 @@ def errors(servers, legacy=None):
      "mcp_servers.b.path: path '/x/mcp' is also the path of server 'a'"),
     ({'a': dict(SLACK, port=8000), 'b': dict(TIME, port=8004)}, "mcp_servers.b.port: its ports 8004-8011 overlap"),
     ({'slack': dict(SLACK, package='Bad Name')}, "mcp_servers.slack.package: 'Bad Name' is not a npm package name"),
+    ({'default': dict(LEGACY, path='/everything/mcp')},
+     "mcp_servers.default.path: the server named default is always at /mcp, got '/everything/mcp'"),
+    ({'default': dict(LEGACY, port=9000)}, 'mcp_servers.default.port: the default server listens on common_supergateway_port'),
+    ({'default': LEGACY, 'slack': dict(SLACK, port=8004)},
+     "mcp_servers.slack.port: its ports 8004-8011 overlap those of server 'default' (8000-8007)"),
+    ({'default': LEGACY, 'slack': dict(SLACK, port=7996)},
+     "mcp_servers.slack.port: its ports 7996-8003 overlap those of server 'default' (8000-8007)"),
+    ({'slack': dict(SLACK, port=65530)}, 'mcp_servers.slack.port: must be 1024..65527, got 65530'),
+    ({'slack': dict(SLACK, args='--flag')}, 'mcp_servers.slack.args: expected a list, got a string'),
+    ({'slack': dict(SLACK, args=['--n', 3])}, 'mcp_servers.slack.args[1]: expected a string, got an integer'),
+    ({'slack': dict(SLACK, env={'A': 'x\ny'})}, 'mcp_servers.slack.env.A: holds a line break or NUL'),
+    ({'slack': dict(SLACK, max_sessions=0)}, 'mcp_servers.slack.max_sessions: must be 1..1024, got 0'),
+    ({'slack': dict(SLACK, session_memory_mb='64')}, 'mcp_servers.slack.session_memory_mb: expected an integer'),
+    ({'slack': dict(SLACK, path='/mcp')}, "mcp_servers.slack.path: path '/mcp' is also the path of server 'default'"),
+    ({'www-data': SLACK}, "mcp_servers.www-data: server name 'www-data' is reserved"),
+    ([SLACK], 'mcp_servers: expected a mapping of MCP servers, got a list'),
 ])
 def test_bad_input_is_named_with_the_key_and_the_fix(servers, expected):
     found = errors(servers)
@@ -101,7 +121,7 @@ def test_limits_capacity_command_and_upstream_per_server():
     assert (time_['group'], time_['memory_max'], time_['tasks_max']) == ('mcp-time', '%dM' % (256 + 4 * 64), 64 + 4 * 12)
     assert time_['session_capacity'] == 4
     assert time_['command'] == "/opt/mcpsec/servers/time/bin/mcp-server-time --local-timezone 'Europe/Paris x'"
-    assert (db['upstream'], db['unit'], db['user']) == ('mcpsec_backend_my_db', 'mcpsec-sg-my-db', 'mcp-my-db')
+    assert (db['upstream'], db['unit'], db['user']) == ('mcpsec_backend_my-db', 'mcpsec-sg-my-db', 'mcp-my-db')
 
 
 def test_an_unbounded_memory_max_bounds_nothing():
@@ -129,3 +149,55 @@ def test_the_filter_takes_jinja_text_and_names_the_key():
     with pytest.raises(AnsibleFilterError) as err:
         expand({'Bad': SLACK}, LEGACY, text)
     assert 'mcp_servers.Bad' in str(err.value) and 'xoxb-secret-value' not in str(err.value)
+
+
+def test_the_default_server_keeps_the_first_port_and_the_others_go_around_it():
+    servers = expand_servers({'default': LEGACY, 'a': dict(SLACK, port=8016), 'b': TIME}, {}, DEFAULTS)
+    assert [s['ports'] for s in servers] == [[8000, 8001], [8016, 8017], [8008]]
+    # the default server's block is its instance count when that is more than 8; the next block follows it
+    [default] = expand_servers(None, LEGACY, dict(DEFAULTS, instances=64))
+    assert default['ports'] == list(range(8000, 8064))
+
+
+def test_upstreams_never_collide_with_another_servers_instance_upstreams():
+    servers = expand_servers({'x': SLACK, 'x-1': TIME}, {}, DEFAULTS)
+    names = set()
+    for server in servers:
+        names.add(server['upstream'])
+        names.update('%s_%d' % (server['upstream'], i) for i in range(server['instances']))
+    assert len(names) == sum(1 + s['instances'] for s in servers)
+    assert [s['upstream'] for s in servers] == ['mcpsec_backend_x', 'mcpsec_backend_x-1']
+
+
+def test_the_command_is_shell_quoted_like_the_roles_quote_filter():
+    args = ['--db', "it's; rm -rf /", '$HOME', '']
+    [server] = expand_servers(None, dict(LEGACY, args=args), DEFAULTS)
+    assert server['command'] == ("/opt/mcpsec/mcp-server/node_modules/.bin/mcp-server-everything "
+                                 "--db 'it'\"'\"'s; rm -rf /' '$HOME' ''")
+    assert shlex.split(server['command'])[1:] == args
+
+
+@pytest.mark.parametrize('defaults, capacity', [
+    ({'memory_max': '4352M', 'tasks_max': 576, 'instances': 1, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 32),                          # today's defaults
+    ({'memory_max': '1G', 'tasks_max': 576, 'instances': 1, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 6),                           # (1024 - 256) // 128
+    ({'memory_max': '786432k', 'tasks_max': 576, 'instances': 1, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 4),                           # 768 MiB, any case
+    ({'memory_max': '80%', 'tasks_max': 200, 'instances': 1, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 8),                           # % bounds nothing; (200 - 64) // 16
+    ({'memory_max': '4352M', 'tasks_max': 64, 'instances': 1, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 0),                           # nothing left, never negative
+    ({'memory_max': '2G', 'tasks_max': 10000, 'instances': 2, 'max_sessions': 32,
+      'session_memory_mb': 128, 'session_tasks': 16}, 12),                          # (2048 - 512) // 128
+])
+def test_the_default_servers_capacity_is_todays_formula(defaults, capacity):
+    """The cases of tests/unit/test_session_capacity.py (roles/common's formula), through the filter."""
+    [server] = expand_servers(None, LEGACY, dict(DEFAULTS, **defaults))
+    assert server['session_capacity'] == capacity
+
+
+def test_a_default_tasks_max_that_is_no_number_is_named():
+    found = server_errors(None, LEGACY, dict(DEFAULTS, memory_max='1G', tasks_max='infinity'))
+    assert found == ["common_supergateway_tasks_max: expected an integer, got a string; "
+                     "write the TasksMax of the default server's slice as a whole number"]
