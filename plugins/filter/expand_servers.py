@@ -59,27 +59,55 @@ _value:
   elements: dict
 """
 
+import re
+
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._policy_check import PolicyError
 from ansible_collections.mcpsec.gateway.plugins.plugin_utils._servers import expand_servers as _expand_servers
 
+_DIGITS = re.compile(r'^[0-9]+$')
+_INT_SERVER_KEYS = ('instances', 'max_sessions', 'session_memory_mb', 'session_tasks', 'port')
 _INT_DEFAULTS = ('base_port', 'instances', 'max_sessions', 'session_memory_mb', 'session_tasks', 'tasks_max')
+
+
+def _whole(value):
+    """"16" -> 16 (ASCII digits only); any other value as it is."""
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
+        return int(value.strip())
+    return value
 
 
 def _numbers(defaults):
     """Jinja hands some of the role defaults over as text: whole numbers become ints."""
     out = dict(defaults)
     for key in _INT_DEFAULTS:
-        value = out.get(key)
-        if isinstance(value, str) and value.strip().isdigit():
-            out[key] = int(value.strip())
+        if key in out:
+            out[key] = _whole(out[key])
+    return out
+
+
+def _server_numbers(servers):
+    """The same for each server's budgets and port: "{{ n }}" is text before ansible-core 2.19.
+    Anything but plain digits is left for the validator to name."""
+    if not isinstance(servers, Mapping):
+        return servers
+    out = {}
+    for name, spec in servers.items():
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+            for key in _INT_SERVER_KEYS:
+                if key in spec:
+                    spec[key] = _whole(spec[key])
+        out[name] = spec
     return out
 
 
 def expand_servers(servers, legacy, defaults):
     try:
-        return _expand_servers(servers, dict(legacy or {}), _numbers(defaults or {}))
+        return _expand_servers(_server_numbers(servers), dict(legacy or {}), _numbers(defaults or {}))
     except PolicyError as exc:
         # "from None": the core's traceback adds nothing and must not carry values along.
         raise AnsibleFilterError('mcp_servers is invalid:\n' + str(exc)) from None
