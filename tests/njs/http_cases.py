@@ -380,6 +380,45 @@ def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
 
 
+def nginx_workers():
+    """{pid: cmdline} of the gateway nginx's worker processes (those shutting down included;
+    not the IdP's, another nginx)."""
+    master = open('/run/nginx.pid').read().strip()
+    workers = {}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % d, 'rb') as f:
+                cmdline = f.read()
+            with open('/proc/%s/stat' % d) as f:
+                ppid = f.read().rsplit(')', 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == master and cmdline.startswith(b'nginx: worker process'):
+            workers[int(d)] = cmdline
+    return workers
+
+
+def reload_nginx(timeout=20.0):
+    """nginx -s reload, then wait until the new configuration serves every new connection: a
+    worker of it runs and every worker of the old one has exited or is shutting down (it has
+    closed its listening sockets; one may linger over a connection an earlier case left open).
+    A fixed sleep let a loaded machine answer with the old policy.json."""
+    old = set(nginx_workers())
+    sh('nginx -s reload')
+    deadline = time.monotonic() + timeout
+    while True:
+        now = nginx_workers()
+        serving = [pid for pid, cmdline in now.items() if b'shutting down' not in cmdline]
+        if serving and not set(serving) & old:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError('nginx reload: the old workers %s still serve after %.0f s'
+                               % (sorted(set(serving) & old), timeout))
+        time.sleep(0.05)
+
+
 def wait_for_port(port, timeout=20.0):
     """Until something accepts on 127.0.0.1:port (a loaded machine starts Python slowly)."""
     deadline = time.monotonic() + timeout
@@ -1271,7 +1310,7 @@ def restart_upstream():
 
 
 def policy_version_cases():
-    """njs reads njs_policy version 2 only: another version refuses every request (fail closed)."""
+    """njs reads njs_policy version 3 only: another version refuses every request (fail closed)."""
     path = '/etc/nginx/mcpsec/policy.json'
     good = open(path).read()
     for version in (1, 2, None):
@@ -1282,7 +1321,7 @@ def policy_version_cases():
             doc['version'] = version
         with open(path, 'w') as f:
             json.dump(doc, f)
-        sh('nginx -s reload; sleep 0.5')
+        reload_nginx()
         r = post('alice', rpc('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},
                                              'clientInfo': {'name': 't', 'version': '1'}}))
         report('policy.json version %s: every request refused (500 policy_version)' % version,
@@ -1297,14 +1336,14 @@ def policy_version_cases():
             del doc[key]
         with open(path, 'w') as f:
             json.dump(doc, f)
-        sh('nginx -s reload; sleep 0.5')
+        reload_nginx()
         r = post('alice', rpc('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},
                                              'clientInfo': {'name': 't', 'version': '1'}}, 'no-' + key))
         report('policy.json without %s: initialize refused (503 %s, Retry-After)' % (key, expected),
                r.status == 503 and reason_of(r).endswith(expected) and bool(r.h('retry-after')), r)
     with open(path, 'w') as f:
         f.write(good)
-    sh('nginx -s reload; sleep 0.5')
+    reload_nginx()
     report('policy.json version 3 again: served', initialize('alice')[0].status == 200)
 
 
