@@ -52,7 +52,7 @@ _value:
     - A list of servers, each with C(name), C(source), C(package), C(version), C(executable),
       C(args), C(env) (secrets), C(path), C(instances), C(max_sessions), C(session_memory_mb),
       C(session_tasks), C(user), C(group), C(home), C(env_file), C(install_dir), C(unit),
-      C(slice), C(resource), C(port), C(ports), C(memory_max), C(tasks_max),
+      C(slice), C(port), C(ports), C(memory_max), C(tasks_max),
       C(session_capacity), C(command) and C(upstream).
     - C(env) holds secrets; show the list only in tasks with C(no_log).
   type: list

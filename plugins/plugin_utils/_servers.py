@@ -219,8 +219,10 @@ def _layout(server, legacy_layout, defaults):
             'env_file': '/etc/mcpsec/servers/%s.env' % name,
             'install_dir': '/opt/mcpsec/servers/%s' % name,
             'unit': 'mcpsec-sg-%s' % name})
-    server['slice'] = server['unit'] + '.slice'
-    server['resource'] = server['path']
+    # systemd reads each '-' of a slice name as a level of nesting: mcpsec-sg-a-b.slice would sit
+    # inside server a's slice, under its limits. A server's own slice is therefore named with its
+    # '-' as '_' (no server name holds '_'): every server's slice sits directly under mcpsec-sg.slice.
+    server['slice'] = (server['unit'] if legacy_layout else 'mcpsec-sg-' + name.replace('-', '_')) + '.slice'
     return server
 
 

@@ -201,3 +201,14 @@ def test_a_default_tasks_max_that_is_no_number_is_named():
     found = server_errors(None, LEGACY, dict(DEFAULTS, memory_max='1G', tasks_max='infinity'))
     assert found == ["common_supergateway_tasks_max: expected an integer, got a string; "
                      "write the TasksMax of the default server's slice as a whole number"]
+
+
+def test_a_hyphenated_server_gets_a_slice_of_its_own_not_one_inside_another():
+    # systemd nests "mcpsec-sg-a-b.slice" inside "mcpsec-sg-a.slice": a's limits would bound a-b
+    servers = expand_servers({'a': SLACK, 'a-b': TIME, 'default': LEGACY}, {}, DEFAULTS)
+    slices = dict((s['name'], s['slice']) for s in servers)
+    assert slices == {'default': 'mcpsec-supergateway.slice', 'a': 'mcpsec-sg-a.slice', 'a-b': 'mcpsec-sg-a_b.slice'}
+    assert [s['unit'] for s in servers] == ['mcpsec-supergateway', 'mcpsec-sg-a', 'mcpsec-sg-a-b']
+    for outer in slices.values():
+        for inner in slices.values():
+            assert inner == outer or not inner.startswith(outer[:-len('.slice')] + '-')
