@@ -215,7 +215,8 @@ def test_a_session_id_of_one_server_is_unknown_at_another(gws):
     assert request(gws["default"], "alice", "POST", enf.rpc("tools/list", id_=22), sid).status_code == 200
 
 
-def test_each_server_names_its_own_resource_in_the_challenge(gws):
+def test_each_server_path_challenges_a_request_without_credentials(gws):
+    # (bearer mode has no RFC 9728 metadata: the per-server resource in the challenge is an njs OIDC case)
     with httpx.Client(verify=gws["ca"], timeout=15) as c:
         for server in SERVERS:
             r = c.post(gws["base"] + server["path"], json=enf.rpc("tools/list"), headers=gp.MCP_HEADERS)
