@@ -55,7 +55,7 @@ function unverified(r, c, status, reason) {
                      c.info.id, {'Retry-After': s === 429 ? (r.variables.mcpsec_limit_retry_after || '1') : '5'});
         return;
     }
-    ngx.log(ngx.ERR, 'mcpsec: tools/list for the pin check failed (' + reason + '): tools/call refused');
+    ngx.log(ngx.ERR, 'mcpsec: the tools/list of the pin check was unreadable (' + reason + '): tools/call refused');
     respond.denyRpc(r, 502, 'tool_pin_unverified', c.info.id, -32603,
                     'Internal error: the gateway could not read the server\'s tool definitions (' + reason + ')');
 }
