@@ -32,6 +32,11 @@ options:
         Without it, one server named C(default) at C(/mcp).
     type: list
     elements: dict
+  tool_pins:
+    description:
+      - The pins file C(playbooks/pin_tools.yml) writes (C(mcpsec_tool_pins)), the shape of
+        C(mcpsec_policy.tool_pins); merged into it. One server's pins come from one of the two.
+    type: dict
 seealso:
   - plugin: mcpsec.gateway.policy_errors
     plugin_type: filter
@@ -84,9 +89,9 @@ else:
     wrap_var = None
 
 
-def expand_policy(policy, servers=None):
+def expand_policy(policy, servers=None, tool_pins=None):
     try:
-        expanded = _expand_policy(policy, servers)
+        expanded = _expand_policy(policy, servers, tool_pins)
     except PolicyError as exc:
         # "from None": the core's traceback adds nothing and must not carry values along.
         raise AnsibleFilterError(str(exc)) from None

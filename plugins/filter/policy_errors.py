@@ -27,6 +27,11 @@ options:
         a server not in it are problems. Without it, one server named C(default) at C(/mcp).
     type: list
     elements: dict
+  tool_pins:
+    description:
+      - The pins file C(playbooks/pin_tools.yml) writes (C(mcpsec_tool_pins)), the shape of
+        C(mcpsec_policy.tool_pins); merged into it. One server's pins come from one of the two.
+    type: dict
 seealso:
   - plugin: mcpsec.gateway.expand_policy
     plugin_type: filter

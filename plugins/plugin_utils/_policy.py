@@ -29,11 +29,12 @@ from ._policy_limits import (
     DEFAULT_ALLOW_CIDRS, DEFAULT_METRICS_CIDRS, _cidrs, _origins, _rate_limits, _retry_after, _sessions,
     window_limit,
 )
+from ._policy_pins import tool_pinning
 
 __all__ = ('PolicyError', 'expand_policy', 'policy_errors')
 
 TOP_KEYS = ('public_url', 'auth', 'users', 'roles', 'rate_limits', 'sessions',
-            'allow_origins', 'allow_cidrs', 'metrics_allow_cidrs')
+            'allow_origins', 'allow_cidrs', 'metrics_allow_cidrs', 'tool_pins', 'tool_pinning')
 ZONE_SIZE = '10m'
 # IPv4 clients by address, IPv6 clients by their /64 (a map in njs_http.conf.j2):
 # one IPv6 host usually holds a whole /64, so per-address keys would not limit it.
@@ -112,7 +113,7 @@ def _explicit_audience(policy):
     return isinstance(oidc, Mapping) and oidc.get('audience') is not None
 
 
-def _validate(policy, servers=None):
+def _validate(policy, servers=None, tool_pins=None):
     """Run every section's validator in policy order: (errors, sections or None)."""
     ctx = _Ctx()
     if policy is None:
@@ -129,10 +130,13 @@ def _validate(policy, servers=None):
     if roles is not None and server_list is not None:
         _check_server_grants(ctx, roles, [server['name'] for server in server_list])
     users = _users(ctx, top.get('users'), mode, roles)
+    pinning = None if server_list is None else tool_pinning(
+        ctx, top.get('tool_pins'), top.get('tool_pinning'), tool_pins, [server['name'] for server in server_list])
     if oidc is not None:
         oidc['scope_roles'] = _scope_roles(ctx, oidc, roles)
     sections = {
         'url': url, 'mode': mode, 'oidc': oidc, 'roles': roles, 'users': users, 'servers': server_list,
+        'pinning': pinning,
         'explicit_audience': _explicit_audience(policy),
         'limits': _rate_limits(ctx, top.get('rate_limits')),
         'sessions': _sessions(ctx, top.get('sessions')),
@@ -218,6 +222,8 @@ def _njs_server(s, server, resource, metadata_url):
         'upstream': server['upstream'],
         'instances': server['instances'],
         'max_sessions_total': None if capacity is None else int(capacity),
+        # None, or {mode: enforce | report, pins: {tool: "sha256:<hex>"}} (njs/pins.js).
+        'tool_pinning': s['pinning'][server['name']],
     })
 
 
@@ -316,17 +322,19 @@ def _host_kind(host):
     return 'ip'
 
 
-def policy_errors(policy, servers=None):
+def policy_errors(policy, servers=None, tool_pins=None):
     """Return the list of problems (empty when the policy is valid); never raises."""
-    return _validate(policy, servers)[0]
+    return _validate(policy, servers, tool_pins)[0]
 
 
-def expand_policy(policy, servers=None):
+def expand_policy(policy, servers=None, tool_pins=None):
     """Return the expanded policy or raise :class:`PolicyError` listing every problem.
 
     ``servers``: the servers the host serves (expand_servers' items: name, path, upstream,
-    instances, session_capacity); without it, one server named default at /mcp."""
-    errors, sections = _validate(policy, servers)
+    instances, session_capacity); without it, one server named default at /mcp.
+    ``tool_pins``: the pins file playbooks/pin_tools.yml writes (mcpsec_tool_pins), merged
+    into tool_pins; one server's pins come from one of the two."""
+    errors, sections = _validate(policy, servers, tool_pins)
     if errors:
         raise PolicyError(errors)
     return _expanded(sections)

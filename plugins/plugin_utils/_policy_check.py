@@ -235,6 +235,8 @@ NAME_RULES = {
              'use 1-64 characters from [A-Za-z0-9_-], starting with a letter'),
     'tool': ('tool name', TOOL_RE, '[A-Za-z0-9_.-]',
              "use 1-128 characters from [A-Za-z0-9_.-], or '*' for every tool"),
+    'pinned_tool': ('tool name', TOOL_RE, '[A-Za-z0-9_.-]',
+                    'use the name the server lists (MCP: 1-128 characters from [A-Za-z0-9_.-])'),
     'prompt': ('prompt name', TOOL_RE, '[A-Za-z0-9_.-]',
                "use 1-128 characters from [A-Za-z0-9_.-], or '*' for every prompt"),
 }

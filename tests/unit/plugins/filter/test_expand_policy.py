@@ -151,7 +151,7 @@ CONTRACT_OUTPUT = {
             'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
             'audiences': ['https://mcp.example.com/mcp'],
             'roles': {'admin': ADMIN_V2, 'reader': dict(NONE_V2, tools=['echo', 'get-sum'])},
-            'upstream': 'mcpsec_backend', 'instances': 1, 'max_sessions_total': None}},
+            'upstream': 'mcpsec_backend', 'instances': 1, 'max_sessions_total': None, 'tool_pinning': None}},
         'tool_limits': {'trigger-long-running-operation': {'calls': 3, 'window': 60}},
         'allow_origins': ['https://claude.ai'],
         'max_sessions_per_user': 10,

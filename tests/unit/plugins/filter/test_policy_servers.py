@@ -145,12 +145,14 @@ def test_every_role_is_listed_at_every_server_and_njs_policy_v3_is_exactly_this(
                         'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource',
                         'audiences': ['https://mcp.example.com/mcp'],
                         'roles': {'admin': admin, 'reader': reader, 'timeonly': NONE},
-                        'upstream': 'mcpsec_backend', 'instances': 2, 'max_sessions_total': 32},
+                        'upstream': 'mcpsec_backend', 'instances': 2, 'max_sessions_total': 32,
+                        'tool_pinning': None},
             'time': {'path': '/time/mcp', 'resource': 'https://mcp.example.com/time/mcp',
                      'resource_metadata_url': 'https://mcp.example.com/.well-known/oauth-protected-resource/time/mcp',
                      'audiences': ['https://mcp.example.com/time/mcp'],
                      'roles': {'admin': admin, 'reader': NONE, 'timeonly': timeonly},
-                     'upstream': 'mcpsec_backend_time', 'instances': 1, 'max_sessions_total': 8},
+                     'upstream': 'mcpsec_backend_time', 'instances': 1, 'max_sessions_total': 8,
+                     'tool_pinning': None},
         },
     }
     assert list(njs) == sorted(njs) and list(njs['servers']['time']) == sorted(njs['servers']['time'])
