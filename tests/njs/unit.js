@@ -500,7 +500,9 @@ eq('unauthorizedMessage: names the mode', m.unauthorizedMessage(inMode('basic'),
    'Unauthorized (bad_credentials): this gateway uses HTTP Basic authentication') === 0, true);
 
 /* ---- JWT / JWK ---- */
-var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));
+// arguments: <fixtures.json> <jcs_vectors.json> (tests/fixtures, shared with the Python side)
+var fx = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 2]));
+var jcsVectors = JSON.parse(fs.readFileSync(process.argv[process.argv.length - 1]));
 
 // issue 19 item 1: a resource URI is authorised only in the form a WHATWG URL parser (the
 // SDKs') leaves as it is; every escape from a glob by normalisation is refused
@@ -758,6 +760,16 @@ eq('filterJson: a pinned server - a tool that is no object refused, never passed
    m.filterJson(PPOL, ['admin'], 'tools', 9, '{"jsonrpc":"2.0","id":9,"result":{"tools":[7]}}').reason, 'list_malformed');
 eq('filterJson: no pinning - the admin sees every tool (unchanged)',
    JSON.parse(m.filterJson(POLICY, ['admin'], 'tools', 9, JSON.stringify(pinAnswer)).body).result.tools.length, 2);
+
+// the vectors the Python side (plugins/module_utils/_jcs.py) is tested against: the same bytes here
+report('jcs vectors: the shared file holds the RFC 8785 and tool cases', jcsVectors.length >= 20, jcsVectors.length);
+jcsVectors.forEach(function(v) {
+    var value = JSON.parse(v.input);
+    var got = v.tool ? pins.digest(value) : 'sha256:' + require('crypto').createHash('sha256').update(pins.canonical(value)).digest('hex');
+    var canon = v.tool ? null : pins.canonical(value);
+    report('jcs vector: ' + v.note, got === v.digest && (canon === null || canon === v.canonical),
+           'got ' + got + ' ' + canon + ', want ' + v.digest + ' ' + v.canonical);
+});
 
 console.log('UNIT ' + (total - failures) + '/' + total + ' passed');
     if (failures > 0) {
