@@ -709,6 +709,10 @@ eq('canonical: RFC 8785 Appendix B numbers (ECMAScript Number::toString)',
     1e21, 1e20, 1e-7, 0.000001, 1.5e-8, 0.3 - 0.2].map(function(n) { return pins.canonical(n); }),
    ['0', '0', '5e-324', '1.7976931348623157e+308', '9007199254740992', '9007199254740992', '295147905179352830000',
     '1e+21', '100000000000000000000', '1e-7', '0.000001', '1.5e-8', '0.09999999999999998']);
+eq('canonical: the shortest digits where njs prints others (0.30000000000000004, 1e23), as node writes them',
+   [0.1 + 0.2, JSON.parse('1e23'), JSON.parse('1424953923781206.2'), 1.1e-6, 123e-20, 12345.678, -1.5e-8]
+       .map(function(n) { return pins.canonical(n); }),
+   ['0.30000000000000004', '1e+23', '1424953923781206.2', '0.0000011', '1.23e-18', '12345.678', '-1.5e-8']);
 eq('canonical: nested arrays and objects, no whitespace',
    pins.canonical({b: [1, {d: 'x', c: []}], a: {}}), '{"a":{},"b":[1,{"c":[],"d":"x"}]}');
 var PIN_ECHO = {name: 'echo', title: 'Echo', description: 'Echoes the text back',

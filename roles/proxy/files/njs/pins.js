@@ -54,8 +54,48 @@ function compareUtf16(a, b) {
     return x.length - y.length;
 }
 
-/* RFC 8785 canonical JSON of a parsed JSON value. Strings and numbers are
- * written as ECMAScript's JSON.stringify writes them, which is what JCS
+/* ECMAScript's Number::toString of a finite number, which RFC 8785 prescribes:
+ * the shortest digits that read back as the same number, then the fixed or
+ * exponent form by where the decimal point falls. njs 0.8.9's own number
+ * printing is not always the shortest (0.30000000000000004 prints as
+ * ...07, 1e23 as 9.999999999999999e+22), its toExponential(p) is correctly
+ * rounded: the digits come from the smallest p that reads back. */
+function numberText(v) {
+    if (v === 0) {
+        return '0';
+    }
+    if (v < 0) {
+        return '-' + numberText(-v);
+    }
+    if (v < 9007199254740992 && Math.floor(v) === v) {
+        return String(v);   /* an exact integer: its digits */
+    }
+    var s = null;
+    for (var p = 1; p <= 17 && s === null; p++) {
+        var t = v.toExponential(p - 1);
+        s = Number(t) === v ? t : null;
+    }
+    if (s === null) {
+        throw new Error('a number without a shortest form');
+    }
+    var parts = s.split('e');
+    var digits = parts[0].replace('.', '').replace(/0+$/, '') || '0';
+    var k = digits.length;
+    var n = Number(parts[1]) + 1;            /* the value is 0.<digits> x 10^n */
+    if (k <= n && n <= 21) {
+        return digits + '0'.repeat(n - k);
+    }
+    if (0 < n && n <= 21) {
+        return digits.slice(0, n) + '.' + digits.slice(n);
+    }
+    if (-6 < n && n <= 0) {
+        return '0.' + '0'.repeat(-n) + digits;
+    }
+    return digits.charAt(0) + (k > 1 ? '.' + digits.slice(1) : '') + 'e' + (n - 1 < 0 ? '-' : '+') + Math.abs(n - 1);
+}
+
+/* RFC 8785 canonical JSON of a parsed JSON value. Strings are written as
+ * ECMAScript's JSON.stringify writes them, numbers by numberText, as JCS
  * prescribes. Throws on what JSON cannot hold (non-finite numbers). */
 function canonical(v) {
     if (v === null || typeof v === 'boolean' || typeof v === 'string') {
@@ -65,7 +105,7 @@ function canonical(v) {
         if (!isFinite(v)) {
             throw new Error('a number JSON cannot hold');
         }
-        return JSON.stringify(v);
+        return numberText(v);
     }
     if (Array.isArray(v)) {
         var items = [];
@@ -85,7 +125,8 @@ function canonical(v) {
     return '{' + members.join(',') + '}';
 }
 
-/* The digest of a listed tool (an object with a string name). */
+/* The digest of a listed tool (an object with a string name); 'sha256:-' for
+ * a definition with no canonical form (it never equals a pin). */
 function digest(tool) {
     var def = {};
     for (var i = 0; i < MEMBERS.length; i++) {
@@ -93,7 +134,15 @@ function digest(tool) {
             def[MEMBERS[i]] = tool[MEMBERS[i]];
         }
     }
-    return 'sha256:' + util.sha256hex(canonical(def));
+    var text;
+    try {
+        text = canonical(def);
+    } catch (e) {
+        ngx.log(ngx.WARN, 'mcpsec: tool ' + JSON.stringify(String(tool.name).slice(0, 128)) +
+                ' has no canonical form (' + e.message + '): it never matches its pin');
+        return 'sha256:-';
+    }
+    return 'sha256:' + util.sha256hex(text);
 }
 
 /* The server's pinning, or null when it pins nothing. */
