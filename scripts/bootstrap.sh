@@ -21,6 +21,11 @@ done
 if command -v dockerd >/dev/null 2>&1; then
   missing=("${missing[@]/docker.io}")
 fi
+# The njs linter (scripts/njs-lint.sh) runs ESLint on node >= 18.18 (Debian 12's is 18.19):
+# Debian's node and npm unless a node is already installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 # pyenv or other non-Debian Pythons bring their own venv module.
 if python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing=("${missing[@]/python3-venv}")

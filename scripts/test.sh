@@ -16,6 +16,9 @@ yamllint -s .
 step "ansible-lint"
 ansible-lint --offline
 
+step "njs lint (ESLint, pinned; the njs 0.8.9 language subset as errors)"
+bash scripts/njs-lint.sh
+
 step "playbook syntax"
 for playbook in playbooks/*.yml; do
   ansible-playbook --syntax-check -i localhost, "$playbook"

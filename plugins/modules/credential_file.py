@@ -213,26 +213,25 @@ def _write(module, path, content, existed, file_args):
                 module.cleanup(path)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True),
-            format=dict(type='str', default='htpasswd', choices=list(FORMATS)),
-            scheme=dict(type='str', default='sha512_crypt', choices=list(SCHEMES)),
-            rounds=dict(type='int'),
-            entries=dict(
-                # no_log on the secret only: on the whole list it would mask the user names
-                # in added/updated/removed and the diff too.
-                type='list', elements='dict', required=True,
-                options=dict(
-                    name=dict(type='str', required=True),
-                    secret=dict(type='str', required=True, no_log=True, aliases=['password', 'token']),
-                ),
-            ),
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', required=True),
+    format=dict(type='str', default='htpasswd', choices=list(FORMATS)),
+    scheme=dict(type='str', default='sha512_crypt', choices=list(SCHEMES)),
+    rounds=dict(type='int'),
+    entries=dict(
+        # no_log on the secret only: on the whole list it would mask the user names
+        # in added/updated/removed and the diff too.
+        type='list', elements='dict', required=True,
+        options=dict(
+            name=dict(type='str', required=True),
+            secret=dict(type='str', required=True, no_log=True, aliases=['password', 'token']),
         ),
-        add_file_common_args=True,
-        supports_check_mode=True,
-    )
+    ),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, add_file_common_args=True, supports_check_mode=True)
     path = module.params['path']
     fmt = module.params['format']
     scheme = module.params['scheme']

@@ -132,7 +132,7 @@ env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=ind
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {
     '__mcpsec': mcpsec, '__mcpsec_servers': SERVERS, 'ansible_managed': 'Rendered by tests/njs/render.py',
-    'proxy_conf_dir': CONF, 'proxy_backend_address': '127.0.0.1', 'proxy_backend_port': 8000,
+    'proxy_conf_dir': CONF, 'proxy_backend_address': '127.0.0.1',
     'proxy_backend_instances': 1, 'proxy_backend_path': '/mcp', 'proxy_client_max_body_size': '100k', 'proxy_read_timeout': '3600s',
     'proxy_audit_log': '/var/log/nginx/mcpsec-audit.log', 'proxy_hsts_max_age': 63072000,
     'ansible_facts': {'dns': {'nameservers': ['127.0.0.153']}},

@@ -41,8 +41,8 @@ function summary(list, up) {
 
 function ask(r, name) {
     return r.subrequest('/_mcpsec/health/' + name, {method: 'GET'})
-        .then(function (reply) {
-            return reply.status === 200;
+        .then(function (res) {
+            return res.status === 200;
         }, function () {
             return false;
         });

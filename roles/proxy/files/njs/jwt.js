@@ -19,6 +19,7 @@ var MAX_TOKEN_LENGTH = http.MAX_TOKEN_LENGTH;
 var knownRoles = authz.knownRoles;
 
 var B64URL_RE = /^[A-Za-z0-9_-]+$/;
+// eslint-disable-next-line no-control-regex -- the control characters are what it refuses
 var SUBJECT_FORBIDDEN_RE = /[\x00-\x1f\x7f-\x9f]/;
 var JWKS_REFRESH_MS = 600000;      // a warm JWKS is refreshed after 10 min
 var JWKS_KID_REFETCH_MS = 30000;   // unknown kid: refetch at most every 30 s
