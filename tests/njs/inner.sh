@@ -21,6 +21,11 @@ cat /tmp/route.out
 if grep -q '^not ok' /tmp/route.out || ! grep -q '^ROUTE [0-9]* passed, 0 failed' /tmp/route.out; then
   echo "not ok - route unit suite"; fail=1
 fi
+njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/metrics_unit.js" >/tmp/metrics.out 2>&1 || true
+cat /tmp/metrics.out
+if grep -q '^not ok' /tmp/metrics.out || ! grep -q '^METRICS [0-9]* passed, 0 failed' /tmp/metrics.out; then
+  echo "not ok - metrics unit suite"; fail=1
+fi
 if [ $rc -ne 0 ] || grep -q '^not ok' /tmp/unit.out || ! grep -q '^UNIT ' /tmp/unit.out; then
   echo "not ok - unit suite (rc=$rc)"; fail=1
 fi

@@ -138,6 +138,8 @@ variables = {
     'proxy_basic_auth_cache_ttl': '5m',
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
     'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
+    # the MCP metrics (njs/metrics.js) on the loopback status server
+    'proxy_observability_enabled': True, 'common_stub_status_port': 8081, 'proxy_backend_health_path': '/healthz',
 }
 
 
@@ -186,6 +188,7 @@ with open('/etc/nginx/nginx.conf') as f:
 with open('/etc/nginx/nginx.conf', 'w') as f:
     f.write(re.sub(r'(?m)^worker_processes\s+[^;]+;', 'worker_processes 2;', text))
 render('njs_locations.conf.j2', CONF + '/locations.conf')
+render('stub-status.conf.j2', '/etc/nginx/conf.d/mcpsec-stub-status.conf')
 render('security-headers.conf.j2', CONF + '/security-headers.conf')
 with open('/etc/nginx/sites-enabled/mcpsec-test.conf', 'w') as f:
     f.write('''server {
