@@ -854,8 +854,8 @@ def metrics_cases():
     report('metrics: live sessions and the cap per server, every backend instance probed',
            metric(after, 'mcpsec_sessions_active', server='default') >= 1
            and metric(after, 'mcpsec_sessions_limit', server='time') == 4
-           and 'mcpsec_backend_up{server="default",instance="0"} 1' in after
-           and 'mcpsec_backend_up{server="time",instance="0"}' in after, after[-1500:])
+           and 'mcpsec_backend_up{server="default",backend="0"} 1' in after
+           and 'mcpsec_backend_up{server="time",backend="0"}' in after, after[-1500:])
     r = scrape(src='127.0.9.3')
     report('metrics: the status server answers 127.0.0.1 only (another loopback address: 403)',
            r.status == 403 and b'mcpsec_' not in r.body, r)

@@ -123,6 +123,7 @@ def combine(base, other, recursive=False):
 
 
 env.filters['combine'] = combine
+env.filters['bool'] = lambda v: v if isinstance(v, bool) else str(v).strip().lower() in ('1', 'true', 'yes', 'on')
 env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {

@@ -353,7 +353,7 @@ function render(r) {
         out.push('# HELP mcpsec_backend_up Whether a backend instance answers its health check.',
                  '# TYPE mcpsec_backend_up gauge');
         for (var i = 0; i < list.length; i++) {
-            out.push(sample('mcpsec_backend_up', [['server', list[i][0]], ['instance', list[i][1]]], up[i]));
+            out.push(sample('mcpsec_backend_up', [['server', list[i][0]], ['backend', list[i][1]]], up[i]));
         }
         r.headersOut['Content-Type'] = 'text/plain; version=0.0.4; charset=utf-8';
         r.return(200, out.join('\n') + '\n');
