@@ -80,11 +80,14 @@ function toolLabel(serverPolicy, tool) {
         /[\t\n"\\]/.test(tool)) {
         return 'other';
     }
+    /* loops, not indexOf: the arrays of a js_preload_object have no Array.prototype methods */
     var names = Object.keys(roles);
     for (var i = 0; i < names.length; i++) {
         var tools = roles[names[i]] && roles[names[i]].tools;
-        if (Array.isArray(tools) && tools.indexOf(tool) >= 0) {
-            return tool;
+        for (var j = 0; Array.isArray(tools) && j < tools.length; j++) {
+            if (tools[j] === tool) {
+                return tool;
+            }
         }
     }
     return 'other';
