@@ -716,6 +716,15 @@ def basic_cases():
     report('failed-auth throttle: 50 bad passwords per minute, then 429 even for the right one',
            codes[:50] == [401] * 50 and set(codes[50:]) == {429} and r.status == 429 and r.h('retry-after'), (codes, r))
     report('failed-auth throttle: other addresses unaffected', authed(post('alice', rpc('ping'), sid=asid)))
+    # rendered with proxy_observability_enabled false (inner.sh): no metrics anywhere
+    try:
+        socket.create_connection(('127.0.0.1', 8081), timeout=3).close()
+        listening = True
+    except OSError:
+        listening = False
+    conf = open('/etc/nginx/conf.d/mcpsec-http.conf').read()
+    report('metrics off: nothing listens on the status port, no metrics zone, no metrics module',
+           not listening and 'mcpsec_metrics' not in conf and 'metrics.js' not in conf, listening)
     basic_cache_cases()
     audit_cases(list(SECRETS['passwords'].values()))
 

@@ -37,15 +37,17 @@ for mode in basic bearer oidc; do
   : >/var/log/nginx/error.log
   # bearer runs with the opt-in buffered audit log (its audit cases wait for the flush)
   buffer=''; [ "$mode" = bearer ] && buffer=64k
-  MCPSEC_AUDIT_BUFFER=$buffer python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || { echo "not ok - [$mode] render"; fail=1; continue; }
+  # basic runs with proxy_observability_enabled false (no metrics: its cases prove the audit map alone)
+  obs=on; [ "$mode" = basic ] && obs=off
+  MCPSEC_OBSERVABILITY=$obs MCPSEC_AUDIT_BUFFER=$buffer python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || { echo "not ok - [$mode] render"; fail=1; continue; }
   if ! nginx -t -q 2>/tmp/nginx-t.log; then
     echo "not ok - [$mode] nginx -t: $(cat /tmp/nginx-t.log)"; fail=1; continue
   fi
-  echo "ok - [$mode] nginx -t accepts the rendered njs_http.conf + njs_locations.conf (audit buffer '${buffer}')"
+  echo "ok - [$mode] nginx -t accepts the rendered njs_http.conf + njs_locations.conf (audit buffer '${buffer}', metrics $obs)"
   nginx || { echo "not ok - [$mode] nginx start"; fail=1; continue; }
   sleep 0.3
   python3 "$SRC/tests/njs/http_cases.py" "$mode" "$FX" || fail=1
-  if grep -E 'js exception|mcpsec: .*(Error|failed)|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
+  if grep -E 'js exception|mcpsec: .*(Error|failed)|mcpsec metrics:|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
        | grep -v 'JWKS refresh failed' >/tmp/err.txt; then
     echo "not ok - [$mode] error.log has njs exceptions:"; head -5 /tmp/err.txt; fail=1
   else
