@@ -360,6 +360,8 @@ function render(r) {
         }
         r.headersOut['Content-Type'] = 'text/plain; version=0.0.4; charset=utf-8';
         r.return(200, out.join('\n') + '\n');
+    }).catch(function (e) {
+        r.error('mcpsec metrics: ' + e.message);
     });
 }
 
