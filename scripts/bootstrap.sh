@@ -62,8 +62,11 @@ done
 if [ ! -x .cache/promtool/usr/bin/promtool ]; then
   log "unpacking promtool from Debian's prometheus package into .cache/promtool"
   debdir=$(mktemp -d)
-  (cd "$debdir" && apt-get download prometheus >/dev/null 2>&1) || { log "apt-get download prometheus failed"; exit 1; }
-  rm -rf .cache/promtool
+  # a fresh machine may have no package lists yet: update once and try again
+  (cd "$debdir" && apt-get download prometheus >/dev/null 2>&1) \
+    || { $SUDO apt-get update -qq && (cd "$debdir" && apt-get download prometheus >/dev/null); } \
+    || { log "apt-get download prometheus failed"; exit 1; }
+  rm -rf .cache/promtool && mkdir -p .cache
   dpkg-deb -x "$debdir"/prometheus_*.deb .cache/promtool
   rm -rf "$debdir"
 fi
