@@ -2,7 +2,7 @@
 # Benchmark the njs enforcement path (p50/p99 latency and req/s, wrk) against a
 # trivial upstream, inside a disposable Debian 13 container like tests/njs/run.sh.
 # MCPSEC_BENCH_DURATION (default 10s), MCPSEC_BENCH_CONNECTIONS (16), MCPSEC_BENCH_THREADS (2),
-# MCPSEC_BENCH_ROUNDS (3 runs per row, medians printed).
+# MCPSEC_BENCH_ROUNDS (3 runs per row, medians printed), MCPSEC_OBSERVABILITY=off (no MCP metrics).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=mcpsec-njs-bench-$$-$RANDOM
@@ -16,5 +16,5 @@ test_host_boot "$NAME"
 docker exec "$NAME" mkdir -p /opt/mcpsec-src
 tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils tests/njs bench \
   | docker exec -i "$NAME" tar -C /opt/mcpsec-src -xf -
-docker exec -e "DURATION=${MCPSEC_BENCH_DURATION:-10s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
+docker exec -e "MCPSEC_OBSERVABILITY=${MCPSEC_OBSERVABILITY:-on}" -e "DURATION=${MCPSEC_BENCH_DURATION:-10s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
   -e "THREADS=${MCPSEC_BENCH_THREADS:-2}" -e "ROUNDS=${MCPSEC_BENCH_ROUNDS:-3}" "$NAME" bash /opt/mcpsec-src/bench/inner.sh /opt/mcpsec-src

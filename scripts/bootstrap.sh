@@ -62,6 +62,20 @@ for pin in $MCPSEC_OTHER_CORES; do
   fi
 done
 
+# promtool for `promtool test rules` (scripts/test.sh): unpacked from Debian's prometheus package
+# into .cache/promtool, never installed or started (no Prometheus daemon on this machine).
+if [ ! -x .cache/promtool/usr/bin/promtool ]; then
+  log "unpacking promtool from Debian's prometheus package into .cache/promtool"
+  debdir=$(mktemp -d)
+  # a fresh machine may have no package lists yet: update once and try again
+  (cd "$debdir" && apt-get download prometheus >/dev/null 2>&1) \
+    || { $SUDO apt-get update -qq && (cd "$debdir" && apt-get download prometheus >/dev/null); } \
+    || { log "apt-get download prometheus failed"; exit 1; }
+  rm -rf .cache/promtool && mkdir -p .cache
+  dpkg-deb -x "$debdir"/prometheus_*.deb .cache/promtool
+  rm -rf "$debdir"
+fi
+
 # This checkout is the collection: expose it as mcpsec.gateway to ansible.
 mkdir -p .cache/collections/ansible_collections/mcpsec
 ln -sfn "$ROOT" .cache/collections/ansible_collections/mcpsec/gateway

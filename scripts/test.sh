@@ -43,6 +43,11 @@ for suite in tests/unit/plugins/filter/test_expand_policy.py tests/unit/plugins/
 done
 python -m pytest tests/unit -q
 
+step "alert rules (promtool test rules)"
+[ -x .cache/promtool/usr/bin/promtool ] || { echo "test.sh: .cache/promtool is missing: run scripts/bootstrap.sh" >&2; exit 1; }
+.cache/promtool/usr/bin/promtool check rules monitoring/prometheus/mcpsec.rules.yml
+.cache/promtool/usr/bin/promtool test rules monitoring/prometheus/mcpsec.rules.test.yml
+
 step "ansible-test sanity"
 bash scripts/sanity.sh
 

@@ -718,6 +718,15 @@ def basic_cases():
     report('failed-auth throttle: 50 bad passwords per minute, then 429 even for the right one',
            codes[:50] == [401] * 50 and set(codes[50:]) == {429} and r.status == 429 and r.h('retry-after'), (codes, r))
     report('failed-auth throttle: other addresses unaffected', authed(post('alice', rpc('ping'), sid=asid)))
+    # rendered with proxy_observability_enabled false (inner.sh): no metrics anywhere
+    try:
+        socket.create_connection(('127.0.0.1', 8081), timeout=3).close()
+        listening = True
+    except OSError:
+        listening = False
+    conf = open('/etc/nginx/conf.d/mcpsec-http.conf').read()
+    report('metrics off: nothing listens on the status port, no metrics zone, no metrics module',
+           not listening and 'mcpsec_metrics' not in conf and 'metrics.js' not in conf, listening)
     basic_cache_cases()
     audit_cases(list(SECRETS['passwords'].values()))
 
@@ -803,9 +812,66 @@ def bearer_cases():
     report('per-user limit_req: other users unaffected', post('dave', rpc('tools/list', {}, 1), sid=dsid).status == 200)
     review_cases()
     siem_audit_cases()
+    metrics_cases()
     multiserver_cases()
     pin_cases()
     audit_cases(list(SECRETS['tokens'].values()))
+
+
+def metric(text, name, **labels):
+    """The sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ''))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+def metrics_cases():
+    """Issue 21 item 1: the MCP metrics on the loopback status server move with the requests
+    (counted when the audit line is written), with bounded labels, for 127.0.0.1 only."""
+    def scrape(src='127.0.0.1'):
+        return http('GET', path='/metrics', port=8081, src=src)
+    r, sid = initialize('bob', src='127.0.9.1')
+    first = scrape()
+    report('metrics: the loopback /metrics answers in the Prometheus text format', first.status == 200
+           and (first.h('content-type') or '').startswith('text/plain; version=0.0.4')
+           and b'# TYPE mcpsec_requests_total counter' in first.body, first)
+    before = first.body.decode()
+    post('bob', call('echo', 2, {'text': 'x'}), sid=sid, src='127.0.9.1')
+    post('bob', call('add', 3, {'a': 1, 'b': 2}), sid=sid, src='127.0.9.1')
+    post('bob', call('no-such-tool-' + 'x' * 20, 4), sid=sid, src='127.0.9.1')
+    post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + 'Z' * 44)], src='127.0.9.2')
+    after = scrape().body.decode()
+
+    def moved(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+    report('metrics: an allowed tools/call counted (requests, tool echo, duration)',
+           moved('mcpsec_requests_total', server='default', method='tools/call', decision='allow', code='200') == 1
+           and moved('mcpsec_tool_calls_total', server='default', tool='echo', decision='allow') == 1
+           and moved('mcpsec_request_duration_seconds_count', server='default', method='tools/call') == 3
+           and moved('mcpsec_request_duration_seconds_bucket', server='default', method='tools/call', le='+Inf') == 3,
+           after[-1500:])
+    report('metrics: denied tools/calls counted with their reason; tools no role names are "other"',
+           moved('mcpsec_requests_total', server='default', method='tools/call', decision='deny',
+                 reason='tool_denied') == 2
+           and moved('mcpsec_tool_calls_total', server='default', tool='other', decision='deny') == 2
+           and 'no-such-tool' not in after and 'tool="add"' not in after, after[-1500:])
+    report('metrics: a wrong token is an authentication failure of mode bearer',
+           moved('mcpsec_auth_failures_total', mode=MODE) == 1, after[-1500:])
+    report('metrics: live sessions and the cap per server, every backend instance probed',
+           metric(after, 'mcpsec_sessions_active', server='default') >= 1
+           and metric(after, 'mcpsec_sessions_limit', server='time') == 4
+           and 'mcpsec_backend_up{server="default",backend="0"} 1' in after
+           and 'mcpsec_backend_up{server="time",backend="0"}' in after, after[-1500:])
+    r = scrape(src='127.0.9.3')
+    report('metrics: the status server answers 127.0.0.1 only (another loopback address: 403)',
+           r.status == 403 and b'mcpsec_' not in r.body, r)
+    delete_session('bob', sid, src='127.0.9.1')
 
 
 def multiserver_cases():

@@ -21,6 +21,11 @@ cat /tmp/route.out
 if grep -q '^not ok' /tmp/route.out || ! grep -q '^ROUTE [0-9]* passed, 0 failed' /tmp/route.out; then
   echo "not ok - route unit suite"; fail=1
 fi
+njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/metrics_unit.js" >/tmp/metrics.out 2>&1 || true
+cat /tmp/metrics.out
+if grep -q '^not ok' /tmp/metrics.out || ! grep -q '^METRICS [0-9]* passed, 0 failed' /tmp/metrics.out; then
+  echo "not ok - metrics unit suite"; fail=1
+fi
 if [ $rc -ne 0 ] || grep -q '^not ok' /tmp/unit.out || ! grep -q '^UNIT ' /tmp/unit.out; then
   echo "not ok - unit suite (rc=$rc)"; fail=1
 fi
@@ -32,15 +37,17 @@ for mode in basic bearer oidc; do
   : >/var/log/nginx/error.log
   # bearer runs with the opt-in buffered audit log (its audit cases wait for the flush)
   buffer=''; [ "$mode" = bearer ] && buffer=64k
-  MCPSEC_AUDIT_BUFFER=$buffer python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || { echo "not ok - [$mode] render"; fail=1; continue; }
+  # basic runs with proxy_observability_enabled false (no metrics: its cases prove the audit map alone)
+  obs=on; [ "$mode" = basic ] && obs=off
+  MCPSEC_OBSERVABILITY=$obs MCPSEC_AUDIT_BUFFER=$buffer python3 "$SRC/tests/njs/render.py" "$SRC" "$mode" "$FX" || { echo "not ok - [$mode] render"; fail=1; continue; }
   if ! nginx -t -q 2>/tmp/nginx-t.log; then
     echo "not ok - [$mode] nginx -t: $(cat /tmp/nginx-t.log)"; fail=1; continue
   fi
-  echo "ok - [$mode] nginx -t accepts the rendered njs_http.conf + njs_locations.conf (audit buffer '${buffer}')"
+  echo "ok - [$mode] nginx -t accepts the rendered njs_http.conf + njs_locations.conf (audit buffer '${buffer}', metrics $obs)"
   nginx || { echo "not ok - [$mode] nginx start"; fail=1; continue; }
   sleep 0.3
   python3 "$SRC/tests/njs/http_cases.py" "$mode" "$FX" || fail=1
-  if grep -E 'js exception|mcpsec: .*(Error|failed)|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
+  if grep -E 'js exception|mcpsec: .*(Error|failed)|mcpsec metrics:|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
        | grep -v 'JWKS refresh failed' >/tmp/err.txt; then
     echo "not ok - [$mode] error.log has njs exceptions:"; head -5 /tmp/err.txt; fail=1
   else

@@ -128,6 +128,7 @@ def combine(base, other, recursive=False):
 
 
 env.filters['combine'] = combine
+env.filters['bool'] = lambda v: v if isinstance(v, bool) else str(v).strip().lower() in ('1', 'true', 'yes', 'on')
 env.filters['to_nice_json'] = lambda v, indent=4, **kw: json.dumps(v, indent=indent, **kw)
 env.tests['search'] = lambda value, pattern: re.search(pattern, value) is not None
 variables = {
@@ -143,6 +144,8 @@ variables = {
     'proxy_basic_auth_cache_ttl': '5m',
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
     'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
+    # the MCP metrics (njs/metrics.js) on the loopback status server
+    'proxy_observability_enabled': os.environ.get('MCPSEC_OBSERVABILITY', 'on') != 'off', 'common_stub_status_port': 8081, 'proxy_backend_health_path': '/healthz',
 }
 
 
@@ -191,6 +194,7 @@ with open('/etc/nginx/nginx.conf') as f:
 with open('/etc/nginx/nginx.conf', 'w') as f:
     f.write(re.sub(r'(?m)^worker_processes\s+[^;]+;', 'worker_processes 2;', text))
 render('njs_locations.conf.j2', CONF + '/locations.conf')
+render('stub-status.conf.j2', '/etc/nginx/conf.d/mcpsec-stub-status.conf')
 render('security-headers.conf.j2', CONF + '/security-headers.conf')
 with open('/etc/nginx/sites-enabled/mcpsec-test.conf', 'w') as f:
     f.write('''server {

@@ -133,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self):
+        if self.path == '/healthz':     # supergateway's health endpoint (mcpsec_backend_up)
+            return self.send(200, {'status': 'ok'})
         if not self.session_ok():
             return self.send(404, {'error': 'session'})
         data = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/ping"}\n\n'

@@ -30,6 +30,7 @@ def test_no_development_content(members, prefix):
 
 @pytest.mark.parametrize("path", ["LICENSE", "README.md", "MANIFEST.json", "meta/runtime.yml",
                                   "roles/proxy/files/njs/mcpsec.js", "plugins/filter/expand_policy.py",
-                                  "playbooks/site.yml", "changelogs/changelog.yaml"])
+                                  "playbooks/site.yml", "changelogs/changelog.yaml",
+                                  "monitoring/prometheus/mcpsec.rules.yml", "monitoring/grafana/mcpsec-gateway.json"])
 def test_the_collection_itself_is_there(members, path):
     assert path in members

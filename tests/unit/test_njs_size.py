@@ -128,7 +128,7 @@ def test_every_njs_export_is_used(path):
     others = ''.join(p.read_text(encoding='utf-8') for p in MODULES if p != path)
     templates = ''.join(p.read_text(encoding='utf-8') for p in (ROOT / 'roles' / 'proxy' / 'templates').glob('*.j2'))
     tests = ''.join(p.read_text(encoding='utf-8') for p in (ROOT / 'tests' / 'njs').glob('*.js'))
-    alias = {'mcpsec': 'mcpsec', 'health': 'mcpsec_health'}.get(module)
+    alias = {'mcpsec': 'mcpsec', 'health': 'mcpsec_health', 'metrics': 'mcpsec_metrics'}.get(module)
     unused = [name for name in _exports(path)
               if not re.search(r'\b%s\.%s\b' % (module, name), others)
               and not (alias and re.search(r'\b%s\.%s\b' % (alias, name), templates))
