@@ -1012,6 +1012,12 @@ def pin_enforce_cases(src, changed, pins):
             or (reason is not None and line.get('reason') == reason and rpc_error_of(r) == (-32003, id_)))
         report('pins: tools/call %s without a prior tools/list in the session: %s %s' % (tool, status, reason or ''),
                ok, (r, line))
+    text = http('GET', path='/metrics', port=8081).body.decode()
+    report('pins: the findings are counted per server, tool, finding and mode (an unpinned name as "other")',
+           re.search(r'^mcpsec_tool_pin_findings_total\{finding="drift",mode="enforce",server="time",tool="get-sum"\} [1-9]',
+                     text, re.M) is not None and
+           re.search(r'^mcpsec_tool_pin_findings_total\{finding="unpinned",mode="enforce",server="time",tool="other"\} [1-9]',
+                     text, re.M) is not None, [ln for ln in text.splitlines() if 'pin' in ln])
     line = pin_audit(before, 'd1')
     report('pins: the refused call\'s audit line names the server, the tool, the reason and both digests',
            line.get('tool_pin') == pins['get-sum'] and line.get('tool_digest') == pin_ref.tool_digest(changed)

@@ -204,6 +204,7 @@ function answer(r, policy, a, info, list, sid, reply) {
     if (list === 'tools' && pins.config(policy) !== null) {
         pins.remember(policy, sid, note.digests);
         notePins(r, note.findings);
+        pins.countFindings(policy, pins.config(policy), note.findings);
     }
     respond.setVar(r, 'mcpsec_decision', 'allow');
     r.headersOut['Content-Type'] = reply.headersOut['Content-Type'];

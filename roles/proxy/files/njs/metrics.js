@@ -46,7 +46,8 @@ var REASONS = '|no_credentials|bad_credentials|bad_token|malformed_token|invalid
     'empty_body|body_spilled|body_too_large|mcp_method_missing|mcp_method_mismatch|mcp_name_missing|' +
     'mcp_name_mismatch|list_unparsable|list_unexpected_response|list_malformed|list_unknown|' +
     'list_no_answer|list_content_type|upstream_unavailable|upstream_timeout|upstream_not_found|' +
-    'policy_version|policy_limits|policy_sessions|server_unknown|internal_error|cors_origin|cors_preflight|';
+    'policy_version|policy_limits|policy_sessions|server_unknown|internal_error|cors_origin|cors_preflight|' +
+    'tool_drift|tool_unpinned|tool_pin_unverified|';
 /* The reasons that are a limit (mcpsec_limit_refusals_total{limit}). */
 var LIMITS = '|rate_limit|tool_rate|session_cap|host_session_cap|auth_throttled|refusal_throttled|';
 var NAME_RE = /^mcpsec_[a-z][a-z0-9_]{0,60}_total$/;
@@ -135,15 +136,15 @@ function observe(r) {
 
 /* Counts one event `name` with `labels` (an object of bounded strings): for other
  * modules (e.g. mcpsec_tool_pin_mismatches_total). Never throws. */
-function count(name, labels) {
+function count(name, values) {
     try {
         if (!NAME_RE.test(name)) {
             throw new Error('metric name ' + JSON.stringify(name) + ' is not mcpsec_<what>_total');
         }
-        var keys = Object.keys(labels || {}).sort();
+        var keys = Object.keys(values || {}).sort();
         var parts = [];
         for (var i = 0; i < keys.length; i++) {
-            parts.push(keys[i] + '=' + JSON.stringify(String(labels[keys[i]])));
+            parts.push(keys[i] + '=' + JSON.stringify(String(values[keys[i]])));
         }
         var store = ngx.shared.mcpsec_metrics;
         if (store) {        /* absent: metrics are off (proxy_observability_enabled) */
@@ -239,9 +240,9 @@ function histogram(out, items) {
     }
     out.push('# HELP ' + name + ' Time from the first byte read to the last byte sent, per server and method.',
              '# TYPE ' + name + ' histogram');
-    Object.keys(series).sort().forEach(function (k) {
-        var l = k.split(SEP);
-        var s = series[k];
+    Object.keys(series).sort().forEach(function (key) {
+        var l = key.split(SEP);
+        var s = series[key];
         var total = 0;
         for (var j = 0; j <= bounds.length; j++) {
             total += s.buckets[j];

@@ -32,7 +32,9 @@ function judge(r, c, cfg, actual) {
         flow.allow(r, flow.UPSTREAM);
         return;
     }
-    r.variables.mcpsec_tool_pins = pins.finding(cfg, name, reason, actual === undefined ? '-' : actual);
+    var found = pins.finding(cfg, name, reason, actual === undefined ? '-' : actual);
+    r.variables.mcpsec_tool_pins = found;
+    pins.countFindings(c.policy, cfg, [found]);
     if (cfg.mode !== 'enforce') {
         flow.allow(r, flow.UPSTREAM);
         return;

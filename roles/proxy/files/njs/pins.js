@@ -22,6 +22,7 @@
  */
 
 import util from 'util.js';
+import metrics from 'metrics.js';
 
 var MEMBERS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'];
 var DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -198,6 +199,17 @@ function filterTools(cfg, result, note) {
     return findings;
 }
 
+/* Each finding counted: mcpsec_tool_pin_findings_total{server, tool, finding, mode}; the
+ * tool label is a pinned name or 'other' (labels bounded by the policy). */
+function countFindings(policy, cfg, findings) {
+    for (var i = 0; i < findings.length; i++) {
+        var parts = findings[i].split(':');
+        metrics.count('mcpsec_tool_pin_findings_total', {
+            server: policy.server, tool: pinOf(cfg, parts[0]) !== null ? parts[0] : 'other',
+            finding: parts[1], mode: cfg.mode});
+    }
+}
+
 /* The store of the digests a server gave in a session: {'#<tool>': digest}. */
 function storeKey(policy, sid) {
     return policy.scope + '\n' + sid;
@@ -240,6 +252,7 @@ export default {
     verdict: verdict,
     finding: finding,
     filterTools: filterTools,
+    countFindings: countFindings,
     recalled: recalled,
     remember: remember
 };
