@@ -13,7 +13,7 @@ python3 "$SRC/tests/njs/upstream.py" 8008 >/tmp/upstream-time.log 2>&1 &
 sleep 0.5
 
 say "unit: njs CLI on the pure functions of the njs modules"
-njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/unit.js" "$FX/fixtures.json" >/tmp/unit.out 2>&1
+njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/unit.js" "$FX/fixtures.json" "$SRC/tests/fixtures/jcs_vectors.json" >/tmp/unit.out 2>&1
 rc=$?
 cat /tmp/unit.out
 njs -p "$SRC/roles/proxy/files/njs" "$SRC/tests/njs/route_unit.js" >/tmp/route.out 2>&1 || true

@@ -21,6 +21,7 @@ src, mode, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
 # plugin_utils is a namespace package: _policy imports its sibling modules relatively.
 sys.path.insert(0, os.path.join(src, 'plugins'))
 from plugin_utils import _policy  # noqa: E402
+import pin_ref  # noqa: E402  (tests/njs, beside this file)
 
 CONF = '/etc/nginx/mcpsec'
 PASSWORDS = {'alice': 'alice-horse-battery-1', 'bob': 'bob-staple-correct-22', 'carol': 'carol-orbit-lantern-3'}
@@ -95,6 +96,10 @@ if os.environ.get('MCPSEC_BENCH'):
     policy['rate_limits']['per_ip'] = {'rate': '999999r/s', 'burst': 100000}
     policy['rate_limits']['per_user'] = {'rate': '999999r/s', 'burst': 100000}
     policy['sessions']['max_per_user'] = 1000
+
+# Tool pinning (issue 22), bearer mode: the time server pins three tools (pin_ref.py).
+if mode == 'bearer':
+    policy['tool_pins'] = {'time': dict(pin_ref.PINS)}
 
 # The MCP servers (what roles/common's expand_servers hands the roles): the default one at
 # /mcp on 8000 (tests/njs/upstream.py), and "time" at /time/mcp on 8008 (a second upstream).

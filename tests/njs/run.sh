@@ -14,7 +14,7 @@ trap cleanup EXIT INT TERM
 . "$ROOT/scripts/test-host.sh"
 test_host_boot "$NAME"
 docker exec "$NAME" mkdir -p /opt/mcpsec-src
-tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils tests/njs \
+tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils plugins/module_utils tests/njs tests/fixtures \
   | docker exec -i "$NAME" tar -C /opt/mcpsec-src -xf -
 env_args=()
 if [ -n "${MCPSEC_TEMPLATES:-}" ]; then   # development: try templates from another directory

@@ -88,13 +88,29 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(min(3.0, float(((msg['params'].get('arguments') or {}).get('seconds')) or 1)))
         return self.send(200, {'jsonrpc': '2.0', 'id': msg['id'], 'result': {'seen': self.seen(body)}})
 
+    def tool_pages(self):
+        """The tools this port lists when a test wrote /tmp/upstream-tools-<port>.json (tool
+        pinning, issue 22): {"pages": [[tool, ...], ...], "broken": bool}, read at every request."""
+        try:
+            with open('/tmp/upstream-tools-%d.json' % self.server.server_address[1]) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
     def list_answer(self, msg, body):
         """params.cursor picks the shape: none -> JSON page 1 (nextCursor p2); 'sse' -> an SSE
         stream (a notification, then the response); 'broken' -> an answer that is not a list;
-        'error' -> the backend's own JSON-RPC error."""
+        'error' -> the backend's own JSON-RPC error. With a tools file (tool_pages), tools/list
+        answers its pages (cursor page-<n>; 'sse': the first page as a stream)."""
         key, items = LISTS[msg['method']]
         cursor = (msg.get('params') or {}).get('cursor')
         result = {key: items, 'nextCursor': 'p2', 'seen': self.seen(body)}
+        pages = self.tool_pages() if msg['method'] == 'tools/list' else None
+        if pages is not None:
+            n = int(cursor[5:]) if isinstance(cursor, str) and cursor.startswith('page-') else 0
+            result = {key: pages['pages'][n] if not pages.get('broken') else {'not': 'a list'}}
+            if n + 1 < len(pages['pages']):
+                result['nextCursor'] = 'page-%d' % (n + 1)
         if cursor == 'broken':
             result[key] = {'not': 'a list'}
         if cursor == 'error':

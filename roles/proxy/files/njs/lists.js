@@ -10,6 +10,8 @@ import authz from 'authz.js';
 import respond from 'respond.js';
 import sessions from 'sessions.js';
 import flow from 'flow.js';
+import util from 'util.js';
+import pins from 'pins.js';
 
 /* A decoded message that is a JSON-RPC response (no method). */
 function isResponse(v) {
@@ -17,19 +19,47 @@ function isResponse(v) {
            (v.result !== undefined || v.error !== undefined);
 }
 
-/* Filter one parsed response to request `id`. Returns null or a reason. */
-function filterResponse(policy, roles, list, id, msg) {
+/* A tools/list result on a server that pins its tools (pins.js): each tool's
+ * digest noted, the ones that fail removed in enforce mode, before the roles
+ * filter. Returns null or a reason. */
+function pinTools(policy, result, note) {
+    var cfg = pins.config(policy);
+    if (cfg === null) {
+        return null;
+    }
+    if (!util.isPlainObject(result) || !Array.isArray(result.tools)) {
+        return 'list_malformed';
+    }
+    for (var i = 0; i < result.tools.length; i++) {
+        var t = result.tools[i];
+        if (!util.isPlainObject(t) || typeof t.name !== 'string') {
+            return 'list_malformed';
+        }
+    }
+    note.findings = note.findings.concat(pins.filterTools(cfg, result, note));
+    note.nextCursor = result.nextCursor;
+    return null;
+}
+
+/* Filter one parsed response to request `id`. Returns null or a reason.
+ * note (tools/list): {digests, findings, nextCursor} of the pin check. */
+function filterResponse(policy, roles, list, id, msg, note) {
     if (msg.id !== id) {
         return 'list_unexpected_response';
     }
     if (msg.error !== undefined) {
         return null;                        /* the backend's own error passes as is */
     }
-    return authz.filterListResult(policy, roles, list, msg.result);
+    var reason = list === 'tools' ? pinTools(policy, msg.result, note || newNote()) : null;
+    return reason !== null ? reason : authz.filterListResult(policy, roles, list, msg.result);
+}
+
+function newNote() {
+    return {digests: {}, findings: [], nextCursor: undefined};
 }
 
 /* application/json answer. Returns {body} or {reason}. */
-function filterJson(policy, roles, list, id, text) {
+function filterJson(policy, roles, list, id, text, note) {
     var msg;
     try {
         msg = JSON.parse(text);
@@ -39,13 +69,13 @@ function filterJson(policy, roles, list, id, text) {
     if (!isResponse(msg)) {
         return {reason: 'list_unparsable'};
     }
-    var reason = filterResponse(policy, roles, list, id, msg);
+    var reason = filterResponse(policy, roles, list, id, msg, note);
     return reason === null ? {body: JSON.stringify(msg)} : {reason: reason};
 }
 
 /* One SSE event (its lines) rewritten: the data of the response to `id`
  * filtered, other events unchanged. Returns {lines, answered} or {reason}. */
-function filterEvent(policy, roles, list, id, lines) {
+function filterEvent(policy, roles, list, id, lines, note) {
     var data = [];
     var rest = [];
     for (var i = 0; i < lines.length; i++) {
@@ -68,7 +98,7 @@ function filterEvent(policy, roles, list, id, lines) {
     if (!isResponse(msg)) {
         return {lines: lines, answered: false};          /* a notification or a server request */
     }
-    var reason = filterResponse(policy, roles, list, id, msg);
+    var reason = filterResponse(policy, roles, list, id, msg, note);
     if (reason !== null) {
         return {reason: reason};
     }
@@ -78,7 +108,7 @@ function filterEvent(policy, roles, list, id, lines) {
 
 /* text/event-stream answer (complete: the backend ended the stream after
  * the response). Returns {body} or {reason}. */
-function filterSse(policy, roles, list, id, text) {
+function filterSse(policy, roles, list, id, text, note) {
     var lines = text.split(/\r\n|\r|\n/);
     var out = [];
     var event = [];
@@ -92,7 +122,7 @@ function filterSse(policy, roles, list, id, text) {
         if (event.length === 0) {
             continue;
         }
-        var f = filterEvent(policy, roles, list, id, event);
+        var f = filterEvent(policy, roles, list, id, event, note);
         if (f.reason) {
             return {reason: f.reason};
         }
@@ -109,17 +139,18 @@ function filterSse(policy, roles, list, id, text) {
 }
 
 /* The backend's list answer filtered for the subject. contentType decides
- * the format. Returns {body} or {reason}. */
-function filterAnswer(policy, roles, list, id, contentType, text) {
+ * the format; note (optional) collects a tools/list's pin check. Returns
+ * {body} or {reason}. */
+function filterAnswer(policy, roles, list, id, contentType, text, note) {
     var ct = typeof contentType === 'string' ? contentType.split(';')[0].trim().toLowerCase() : '';
     if (typeof text !== 'string') {
         return {reason: 'list_unparsable'};
     }
     if (ct === 'application/json') {
-        return filterJson(policy, roles, list, id, text);
+        return filterJson(policy, roles, list, id, text, note);
     }
     if (ct === 'text/event-stream') {
-        return filterSse(policy, roles, list, id, text);
+        return filterSse(policy, roles, list, id, text, note);
     }
     return {reason: 'list_content_type'};
 }
@@ -163,18 +194,35 @@ function answer(r, policy, a, info, list, sid, reply) {
         answerOther(r, info, sid, reply);
         return;
     }
-    var f = filterAnswer(policy, a.roles, list, info.id, reply.headersOut['Content-Type'], reply.responseText);
+    var note = newNote();
+    var f = filterAnswer(policy, a.roles, list, info.id, reply.headersOut['Content-Type'], reply.responseText, note);
     if (f.reason) {
         ngx.log(ngx.ERR, 'mcpsec: ' + info.method + ' answer not filtered (' + f.reason + '): refused');
         respond.deny(r, 502, f.reason, info.id);
         return;
+    }
+    if (list === 'tools' && pins.config(policy) !== null) {
+        pins.remember(policy, sid, note.digests);
+        notePins(r, note.findings);
     }
     respond.setVar(r, 'mcpsec_decision', 'allow');
     r.headersOut['Content-Type'] = reply.headersOut['Content-Type'];
     r.return(200, f.body);
 }
 
+/* The audit line's tool_pins: the findings of a tools/list, bounded. */
+var FINDINGS_LOGGED = 16;
+
+function notePins(r, findings) {
+    var shown = findings.slice(0, FINDINGS_LOGGED).join(' ');
+    if (findings.length > FINDINGS_LOGGED) {
+        shown += ' +' + (findings.length - FINDINGS_LOGGED) + ' more';
+    }
+    r.variables.mcpsec_tool_pins = respond.escapeText(shown);
+}
+
 export default {
+    LIST_URI: LIST_URI,
     forward: forward,
     filterJson: filterJson,
     filterSse: filterSse,

@@ -12,7 +12,8 @@
  *   POST            MESSAGE_STEPS   body, subject, message, MCP headers, target,
  *                                   stateless revision, session required,
  *                                   id in flight, tool rate
- *                   then forward(): open a session, filter a list, or allow
+ *                   then forward(): open a session, filter a list, check a
+ *                   pinned tool (pingate.js), or allow
  */
 
 import util from 'util.js';
@@ -28,6 +29,8 @@ import lists from 'lists.js';
 import inflight from 'inflight.js';
 import uri from 'uri.js';
 import flow from 'flow.js';
+import pins from 'pins.js';
+import pingate from 'pingate.js';
 
 var setVar = respond.setVar;
 var deny = respond.deny;
@@ -305,8 +308,14 @@ function forward(r, c) {
         return;
     }
     var list = info.spec !== null && info.spec.list !== undefined ? info.spec.list : null;
-    if (list !== null && !authz.allowsAll(c.policy, c.a.roles, authz.listTarget(list))) {
+    var pinned = pins.config(c.policy) !== null;
+    if (list !== null && (!authz.allowsAll(c.policy, c.a.roles, authz.listTarget(list)) ||
+                          (list === 'tools' && pinned))) {
         lists.forward(r, c.policy, c.a, info, list, c.sid);
+        return;
+    }
+    if (pinned && info.method === 'tools/call') {
+        pingate.check(r, c);   /* the tool held to its pin in this session */
         return;
     }
     flow.allow(r, flow.UPSTREAM);

@@ -5,7 +5,7 @@
  * each sets $mcpsec_server (locations.conf), and every internal redirect and
  * subrequest keeps it. policy.json (njs_policy version 3) holds per server:
  *     servers.<name> = {path, resource, resource_metadata_url, audiences, roles,
- *                       upstream, instances, max_sessions_total}
+ *                       upstream, instances, max_sessions_total, tool_pinning}
  * view() lays those over the host-wide policy, so the code that reads
  * policy.roles, policy.resource_metadata_url, policy.max_sessions_total, ...
  * reads the server's. A request for no server, or for one the policy does not
@@ -67,6 +67,7 @@ function viewOf(p, n) {
     v.upstream = s.upstream;
     v.instances = s.instances;
     v.audiences = s.audiences;
+    v.tool_pinning = s.tool_pinning === undefined ? null : s.tool_pinning;   /* pins.js */
     if (p.oidc !== null && typeof p.oidc === 'object') {
         v.oidc = Object.assign({}, p.oidc);
         v.oidc.audiences = s.audiences;

@@ -1,0 +1,21 @@
+"""The tool digest of issue 22 in its Python reference form (json.dumps with sorted keys and no
+whitespace is RFC 8785 for ASCII definitions): what the njs tests expect the gateway to compute."""
+import hashlib
+import json
+
+MEMBERS = ('name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations')
+
+
+def tool_digest(tool):
+    keep = dict((k, tool[k]) for k in MEMBERS if k in tool)
+    text = json.dumps(keep, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+    return 'sha256:' + hashlib.sha256(text.encode()).hexdigest()
+
+
+# What the time server of the rendered configuration (render.py, bearer mode) pins: echo and
+# get-sum as tests/njs/upstream.py lists them, late-tool as http_cases.pin_cases lists it.
+PIN_TOOLS = {'echo': {'name': 'echo', 'inputSchema': {'type': 'object'}},
+             'get-sum': {'name': 'get-sum', 'inputSchema': {'type': 'object'}},
+             'late-tool': {'name': 'late-tool', 'title': 'Late', 'description': 'on the second page',
+                           'inputSchema': {'type': 'object', 'properties': {'n': {'type': 'number'}}}}}
+PINS = dict((n, tool_digest(t)) for n, t in PIN_TOOLS.items())
