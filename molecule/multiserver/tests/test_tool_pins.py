@@ -63,7 +63,13 @@ def pins_file(tmp_path_factory):
 
 
 def fresh(gw: enf.Gateway, user: str = "alice") -> str:
-    gw.sessions.pop(user, None)
+    """A new session; the previous one is ended (sessions.max_per_user is 3)."""
+    old = gw.sessions.pop(user, None)
+    if old:
+        headers = gw.headers(user, old)
+        headers.pop("Content-Type")
+        with gw.client() as c:
+            c.request("DELETE", gw.url, headers=headers)
     return gw.session(user)
 
 
@@ -99,6 +105,15 @@ def audit_line(host, rpc_id: int, method: str = "tools/call", wait: float = 6.0)
 
 def run(playbook: str, **kwargs) -> subprocess.CompletedProcess:
     return playbook_run.run_playbook(ROOT / "playbooks" / playbook, **kwargs)
+
+
+def pin_tools(extra_vars: dict, check: bool) -> subprocess.CompletedProcess:
+    """playbooks/pin_tools.yml with results as JSON (the yaml callback folds long lines)."""
+    env = playbook_run.ansible_env()
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    cmd = ["ansible-playbook", "-i", playbook_run.inventory(), "playbooks/pin_tools.yml", "-e",
+           json.dumps(dict(extra_vars, **ONLY_PINNED))] + (["--check"] if check else [])
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
 
 
 def verify_rows(extra_vars: dict | None = None) -> tuple[int, list[str]]:
@@ -180,7 +195,7 @@ def test_a_call_without_a_prior_list_is_judged_too(host, gws):
             call(gw, sid, "fetch_note", 4302, {"id": 1}), 200)
 
 
-def test_verify_fails_naming_the_drifted_tool_and_both_digests():
+def test_verify_fails_naming_the_drifted_tool_and_both_digests(host):  # host: keeps the file's order
     rc, rows = verify_rows()
     mine = [row for row in rows if "match their pins" in row]
     print("[verify] verify.yml while drifted:\n" + "\n".join(mine))
@@ -189,8 +204,8 @@ def test_verify_fails_naming_the_drifted_tool_and_both_digests():
     assert f"shiny new: pin -, server {digest(DRIFTED[3])}" in mine[0]
 
 
-def test_pin_tools_check_shows_the_diff_and_changes_nothing(pins_file):
-    r = run("pin_tools.yml", check=True, extra_vars={"mcp_server_pins_file": str(pins_file), **ONLY_PINNED})
+def test_pin_tools_check_shows_the_diff_and_changes_nothing(host, pins_file):
+    r = pin_tools({"mcp_server_pins_file": str(pins_file)}, check=True)
     out = r.stdout
     enf.show("pin_tools.yml --check", f"rc={r.returncode}, file written: {pins_file.exists()}")
     print("\n".join(line for line in out.splitlines() if "pinned/" in line or "description" in line))
@@ -226,7 +241,7 @@ def test_report_mode_lets_drift_through_and_logs_it(host, gws):
 # ---------------------------------------------------------------- re-pin
 
 def test_pin_tools_repins_and_after_a_converge_the_tools_are_back(host, gws, pins_file):
-    r = run("pin_tools.yml", extra_vars={"mcp_server_pins_file": str(pins_file), **ONLY_PINNED})
+    r = pin_tools({"mcp_server_pins_file": str(pins_file)}, check=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     written = yaml.safe_load(pins_file.read_text(encoding="utf-8"))
     enf.show("pin_tools.yml wrote", {k: sorted(v.get("pinned", {})) for k, v in written.items()})
@@ -246,6 +261,6 @@ def test_pin_tools_repins_and_after_a_converge_the_tools_are_back(host, gws, pin
     mine = [row for row in rows if "match their pins" in row]
     print("[verify] verify.yml after re-pinning:\n" + "\n".join(mine))
     assert rc == 0 and len(mine) == 1 and mine[0].startswith("PASS") and "(enforce)" in mine[0]
-    r = run("pin_tools.yml", check=True, extra_vars=dict(written, mcp_server_pins_file=str(pins_file), **ONLY_PINNED))
+    r = pin_tools(dict(written, mcp_server_pins_file=str(pins_file)), check=True)
     enf.show("pin_tools.yml --check after re-pinning", "changed=%s" % playbook_run.recap(r.stdout).get("changed"))
     assert r.returncode == 0 and playbook_run.recap(r.stdout).get("changed") == 0, r.stdout[-3000:]
