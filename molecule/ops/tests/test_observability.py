@@ -142,6 +142,7 @@ def prometheus(host):
         assert host.run(f"install -m 0644 /dev/null {path} && tee {path} >/dev/null <<'EOF'\n{text}EOF").rc == 0
     assert host.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
     assert host.run("systemctl restart prometheus").rc == 0
+    wait_for("Prometheus ready", lambda: host.run("curl -sf http://127.0.0.1:9090/-/ready").rc == 0, timeout=60)
     wait_for("both scrapes up", lambda: value(host, 'sum(up{job=~"mcpsec|mcpsec_nginx"})') == 2, timeout=90)
     yield host
     host.run("systemctl stop prometheus")
