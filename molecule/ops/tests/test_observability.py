@@ -206,12 +206,12 @@ def traffic(host, mcp) -> dict:
     cap = int(value(host, 'mcpsec_sessions_limit{server="default"}'))
     assert 0 < cap < 10, f"the ops scenario's session cap is {cap}: it must be below alice's own cap (10)"
     sids = []
-    for _ in range(cap):
+    for _session in range(cap):
         status, sid = mcp.initialize(alice)
         assert status == 200, status
         sids.append(sid)
     over = []
-    for _ in range(20):          # spread over several scrapes: a series is seen growing
+    for _attempt in range(20):   # spread over several scrapes: a series is seen growing
         over.append(mcp.initialize(bob)[0])
         time.sleep(0.3)
     assert over == [503] * 20, over
