@@ -79,10 +79,14 @@ def value(host, query: str) -> float:
     return float(res[0]["value"][1]) if res else 0.0
 
 
-def firing(host) -> set:
+def firing_alerts(host) -> list:
     r = host.run("curl -sf http://127.0.0.1:9090/api/v1/alerts")
     assert r.rc == 0, r.stderr
-    return {a["labels"]["alertname"] for a in json.loads(r.stdout)["data"]["alerts"] if a["state"] == "firing"}
+    return [a for a in json.loads(r.stdout)["data"]["alerts"] if a["state"] == "firing"]
+
+
+def firing(host) -> set:
+    return {a["labels"]["alertname"] for a in firing_alerts(host)}
 
 
 def wait_for(what: str, check, timeout: float = 60.0, every: float = 1.0):
@@ -280,8 +284,10 @@ def test_metrics_move_alerts_fire_and_every_dashboard_query_has_data(prometheus,
     try:
         got = wait_for("every expected alert firing", lambda: set(EXPECTED_ALERTS) <= firing(host) and firing(host),
                        timeout=150, every=3)
-        for name in EXPECTED_ALERTS:
-            verify(f"alert {name}: firing")
+        for alert in sorted(firing_alerts(host), key=lambda a: a["labels"]["alertname"]):
+            labels = {k: v for k, v in alert["labels"].items() if k not in ("alertname", "job", "severity")}
+            verify(f"alert {alert['labels']['alertname']}: firing, value {float(alert['value']):g}, {labels}: "
+                   f"{alert['annotations']['summary']}")
         verify(f"alerts firing: {sorted(got)}")
         assert "McpsecMetricsDown" not in got
         check_metrics(host, base, mix, stopped)
