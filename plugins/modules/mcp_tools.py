@@ -13,7 +13,7 @@ version_added: 0.2.0
 author: mcpsec.gateway maintainers (@mcpsec)
 description:
   - Opens one MCP session to a server's supergateway instance on the gateway host (Streamable
-    HTTP on a loopback port, no credentials: the nftables rules let root through), sends
+    HTTP on a loopback port, no credentials; the nftables rules let root through), sends
     C(initialize) and C(notifications/initialized), lists every C(tools/list) page and ends the
     session with C(DELETE).
   - Computes each tool's digest (C(sha256:) and the SHA-256 of the RFC 8785 canonical JSON of its

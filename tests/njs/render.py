@@ -145,7 +145,8 @@ variables = {
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
     'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
     # the MCP metrics (njs/metrics.js) on the loopback status server
-    'proxy_observability_enabled': os.environ.get('MCPSEC_OBSERVABILITY', 'on') != 'off', 'common_stub_status_port': 8081, 'proxy_backend_health_path': '/healthz',
+    'proxy_observability_enabled': os.environ.get('MCPSEC_OBSERVABILITY', 'on') != 'off',
+    'common_stub_status_port': 8081, 'proxy_backend_health_path': '/healthz',
 }
 
 

@@ -307,13 +307,14 @@ def _health(gws) -> httpx.Response:
 def test_health_names_the_server_that_is_down(host, gws):
     up = _health(gws)
     enf.show("/health, both up", f"{up.status_code} {up.text.strip()}")
-    assert up.status_code == 200 and up.json()["servers"] == {"default": "up", "time": "up"}
+    # (pinned: the tool pinning server of test_tool_pins.py)
+    assert up.status_code == 200 and up.json()["servers"] == {"default": "up", "pinned": "up", "time": "up"}
     host.run(f"systemctl stop {TIME['unit']}@0.service")
     try:
         down = _health(gws)
         codes = [_call_default(gws, 300 + i) for i in range(5)]
         enf.show("/health, time stopped", f"{down.status_code} {down.text.strip()}; default calls {sorted(set(codes))}")
-        assert down.status_code == 503 and down.json()["servers"] == {"default": "up", "time": "down"}
+        assert down.status_code == 503 and down.json()["servers"] == {"default": "up", "pinned": "up", "time": "down"}
         assert codes == [200] * 5
         r = request(gws["time"], "bob", "POST", METHODS[0][2])
         enf.show("/time/mcp initialize while time is stopped", r.status_code)
@@ -364,7 +365,11 @@ def test_rotating_one_servers_secrets_restarts_only_that_server(host):
     servers = {"time": {"source": "pypi", "package": "mcp-server-time", "version": "2026.10.19",
                         "executable": "mcp-server-time", "args": ["--local-timezone", "UTC"],
                         "env": {"MCPSEC_TIME_MARKER": "time-env-marker-rotated"}, "instances": 1,
-                        "max_sessions": 6, "session_memory_mb": 128, "session_tasks": 16}}
+                        "max_sessions": 6, "session_memory_mb": 128, "session_tasks": 16},
+               # the third server (tool pinning, test_tool_pins.py) stays as host_vars has it
+               "pinned": {"source": "pypi", "package": "mcpsec-pin-fixture", "version": "1.0.0",
+                          "executable": "mcpsec-pin-fixture", "args": ["--tools", "/etc/mcpsec-pin-fixture/tools.json"],
+                          "instances": 1, "max_sessions": 6, "session_memory_mb": 96, "session_tasks": 8}}
     run = playbook_run.run_playbook(ROOT / "playbooks" / "rotate.yml", verbosity=1,
                                     extra_vars={"ms_servers": servers, "rotate_servers": ["time"],
                                                 "rotate_scope": ["mcp_server_env"]})

@@ -79,10 +79,14 @@ def value(host, query: str) -> float:
     return float(res[0]["value"][1]) if res else 0.0
 
 
-def firing(host) -> set:
+def firing_alerts(host) -> list:
     r = host.run("curl -sf http://127.0.0.1:9090/api/v1/alerts")
     assert r.rc == 0, r.stderr
-    return {a["labels"]["alertname"] for a in json.loads(r.stdout)["data"]["alerts"] if a["state"] == "firing"}
+    return [a for a in json.loads(r.stdout)["data"]["alerts"] if a["state"] == "firing"]
+
+
+def firing(host) -> set:
+    return {a["labels"]["alertname"] for a in firing_alerts(host)}
 
 
 def wait_for(what: str, check, timeout: float = 60.0, every: float = 1.0):
@@ -142,6 +146,7 @@ def prometheus(host):
         assert host.run(f"install -m 0644 /dev/null {path} && tee {path} >/dev/null <<'EOF'\n{text}EOF").rc == 0
     assert host.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
     assert host.run("systemctl restart prometheus").rc == 0
+    wait_for("Prometheus ready", lambda: host.run("curl -sf http://127.0.0.1:9090/-/ready").rc == 0, timeout=60)
     wait_for("both scrapes up", lambda: value(host, 'sum(up{job=~"mcpsec|mcpsec_nginx"})') == 2, timeout=90)
     yield host
     host.run("systemctl stop prometheus")
@@ -205,12 +210,12 @@ def traffic(host, mcp) -> dict:
     cap = int(value(host, 'mcpsec_sessions_limit{server="default"}'))
     assert 0 < cap < 10, f"the ops scenario's session cap is {cap}: it must be below alice's own cap (10)"
     sids = []
-    for _ in range(cap):
+    for _session in range(cap):
         status, sid = mcp.initialize(alice)
         assert status == 200, status
         sids.append(sid)
     over = []
-    for _ in range(20):          # spread over several scrapes: a series is seen growing
+    for _attempt in range(20):   # spread over several scrapes: a series is seen growing
         over.append(mcp.initialize(bob)[0])
         time.sleep(0.3)
     assert over == [503] * 20, over
@@ -279,8 +284,10 @@ def test_metrics_move_alerts_fire_and_every_dashboard_query_has_data(prometheus,
     try:
         got = wait_for("every expected alert firing", lambda: set(EXPECTED_ALERTS) <= firing(host) and firing(host),
                        timeout=150, every=3)
-        for name in EXPECTED_ALERTS:
-            verify(f"alert {name}: firing")
+        for alert in sorted(firing_alerts(host), key=lambda a: a["labels"]["alertname"]):
+            labels = {k: v for k, v in alert["labels"].items() if k not in ("alertname", "job", "severity")}
+            verify(f"alert {alert['labels']['alertname']}: firing, value {float(alert['value']):g}, {labels}: "
+                   f"{alert['annotations']['summary']}")
         verify(f"alerts firing: {sorted(got)}")
         assert "McpsecMetricsDown" not in got
         check_metrics(host, base, mix, stopped)
