@@ -29,9 +29,13 @@ start_tree() {   # tree-dir: render it (its own render.py and policy plugin) and
   local hdr=/root/mcpsec-bench-auth.hdr
   AUTH="Bearer $(python3 -c 'import json;print(json.load(open("/opt/mcpsec-test/secrets-bearer.json"))["tokens"]["alice"])')"
   (umask 077 && printf 'Authorization: %s\n' "$AUTH" >"$hdr")
-  curl -s -o /dev/null -X POST http://127.0.0.1:8080/mcp -H @"$hdr" -H 'Content-Type: application/json' \
+  # the session id the gateway hands out (routed, njs/route.js); a tree from before routing
+  # passes the backend's own (bench-session-0001)
+  SID=$(curl -s -D - -o /dev/null -X POST http://127.0.0.1:8080/mcp -H @"$hdr" -H 'Content-Type: application/json' \
     -H 'Accept: application/json, text/event-stream' \
-    --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+    --data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+    | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
+  SID=${SID:-bench-session-0001}
   rm -f "$hdr"
 }
 
@@ -41,7 +45,7 @@ for round in $(seq 1 "$ROUNDS"); do
     dir=$BASE; [ "$tree" = src ] && dir=$TREE
     start_tree "$dir"
     rows[$tree-floor]+="$(once http://127.0.0.1:8091/mcp "" "")"$'\n'
-    rows[$tree-gw]+="$(once http://127.0.0.1:8080/mcp "$AUTH" bench-session-0001)"$'\n'
+    rows[$tree-gw]+="$(once http://127.0.0.1:8080/mcp "$AUTH" "$SID")"$'\n'
   done
   printf 'round %s of %s done\n' "$round" "$ROUNDS" >&2
 done

@@ -53,7 +53,19 @@ export default {handle: handle};
 JS
 cat >/tmp/call.lua <<'LUA'
 wrk.method = "POST"
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}'
+-- A new JSON-RPC id for every request: the gateway refuses a second request of a session whose id
+-- is still in flight (njs/inflight.js), so one fixed id measured refusals, not calls.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, '{"jsonrpc":"2.0","id":' .. (tid * 100000000 + n) ..
+    ',"method":"tools/call","params":{"name":"echo","arguments":{"message":"bench"}}}')
+end
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2025-11-25"

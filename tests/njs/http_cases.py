@@ -846,10 +846,18 @@ def metrics_cases():
     post('bob', call('add', 3, {'a': 1, 'b': 2}), sid=sid, src='127.0.9.1')
     post('bob', call('no-such-tool-' + 'x' * 20, 4), sid=sid, src='127.0.9.1')
     post(None, rpc('ping'), extra=[('Authorization', 'Bearer ' + 'Z' * 44)], src='127.0.9.2')
-    after = scrape().body.decode()
 
     def moved(name, **labels):
         return metric(after, name, **labels) - metric(before, name, **labels)
+    # counted in the log phase, which nginx runs after the client has the answer: on a loaded
+    # machine a scrape right after the last answer can precede the last counts
+    deadline = time.monotonic() + 10
+    while True:
+        after = scrape().body.decode()
+        if (moved('mcpsec_request_duration_seconds_count', server='default', method='tools/call') >= 3
+                and moved('mcpsec_auth_failures_total', mode=MODE) >= 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     report('metrics: an allowed tools/call counted (requests, tool echo, duration)',
            moved('mcpsec_requests_total', server='default', method='tools/call', decision='allow', code='200') == 1
            and moved('mcpsec_tool_calls_total', server='default', tool='echo', decision='allow') == 1
