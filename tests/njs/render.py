@@ -146,7 +146,7 @@ variables = {
     'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
     # the MCP metrics (njs/metrics.js) on the loopback status server
     'proxy_observability_enabled': os.environ.get('MCPSEC_OBSERVABILITY', 'on') != 'off',
-    'common_stub_status_port': 8081, 'proxy_backend_health_path': '/healthz',
+    'common_stub_status_port': 8081, 'common_supergateway_health_path': '/healthz',
 }
 
 
