@@ -1286,9 +1286,10 @@ def review_cases():
 
 def audit_lines_after(before, want, predicate):
     """The audit records written after byte offset `before` that match, once `want` of them are there
-    (the bearer variant buffers the log for up to 1 s)."""
+    (the bearer variant buffers the log for up to 1 s in each worker: on a loaded machine a
+    worker's flush comes late, so up to 15 s)."""
     recs = []
-    for _attempt in range(40):
+    for _attempt in range(150):
         time.sleep(0.1)
         recs = [json.loads(ln) for ln in open(AUDIT, 'rb').read()[before:].splitlines() if ln.strip()]
         recs = [x for x in recs if predicate(x)]
