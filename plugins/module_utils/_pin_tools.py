@@ -163,6 +163,13 @@ def drift(report, mode):
             if item['status'] == 'changed' or (item['status'] == 'new' and mode == 'enforce')]
 
 
+def drift_lines(items, server=None):
+    """One line per drifted tool, naming both digests (what a scheduled check fails with)."""
+    return ['%s%s %s: pin %s, server %s' % (server + '/' if server else '', item['tool'], item['status'],
+                                             item['pin'] or '-', item['digest'])
+            for item in items]
+
+
 def report_lines(report, server=None):
     """One line per tool for the operator, and the diff of a changed one below it."""
     lines = []

@@ -35,6 +35,9 @@ options:
     description: The reviewed definitions kept with the pins, tool name to definition; used for the diffs.
     type: dict
     default: {}
+  server:
+    description: The server's name, put before each tool's name in RV(lines) and RV(drift_lines).
+    type: str
   mode:
     description: The server's pinning mode; in V(enforce) a listed tool without a pin counts as drift.
     type: str
@@ -91,6 +94,11 @@ drift:
   returned: success
   type: list
   elements: dict
+drift_lines:
+  description: One line per drift entry, C(<server>/<tool> <status>: pin <pin>, server <digest>).
+  returned: success
+  type: list
+  elements: str
 pins:
   description: The pins of what the server lists now, tool name to digest.
   returned: success
@@ -105,7 +113,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcpsec.gateway.plugins.module_utils._jcs import JcsError
 from ansible_collections.mcpsec.gateway.plugins.module_utils._pin_tools import (
-    McpError, compare, drift, list_tools, new_pins, report_lines,
+    McpError, compare, drift, drift_lines, list_tools, new_pins, report_lines,
 )
 
 
@@ -115,6 +123,7 @@ def main():
             url=dict(type='str', required=True),
             pins=dict(type='dict', default={}),
             definitions=dict(type='dict', default={}),
+            server=dict(type='str'),
             mode=dict(type='str', choices=['enforce', 'report'], default='enforce'),
             protocol_version=dict(type='str', default='2025-06-18'),
             timeout=dict(type='int', default=10),
@@ -128,8 +137,9 @@ def main():
         pins, definitions = new_pins(tools)
     except (McpError, JcsError, ValueError) as exc:
         module.fail_json(msg='cannot list the tools at %s: %s' % (p['url'], exc))
-    module.exit_json(changed=False, report=report, lines=report_lines(report), drift=drift(report, p['mode']),
-                     pins=pins, definitions=definitions)
+    drifted = drift(report, p['mode'])
+    module.exit_json(changed=False, report=report, lines=report_lines(report, p['server']), drift=drifted,
+                     drift_lines=drift_lines(drifted, p['server']), pins=pins, definitions=definitions)
 
 
 if __name__ == '__main__':

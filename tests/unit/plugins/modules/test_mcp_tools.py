@@ -108,6 +108,9 @@ def test_compare_new_unchanged_changed_removed(server):
     lines = _pin_tools.report_lines(report, 'pinned')
     assert lines[0] == 'pinned/echo: changed (%s -> %s)' % (pins['echo'], echo['digest'])
     assert 'pinned/note: removed' in lines and any(line.startswith('    +') for line in lines)
+    assert _pin_tools.drift_lines(_pin_tools.drift(report, 'enforce'), 'pinned') == [
+        'pinned/echo changed: pin %s, server %s' % (pins['echo'], echo['digest']),
+        'pinned/fresh new: pin -, server %s' % _jcs.tool_digest(changed[2])]
 
 
 def test_unreachable_and_refused_are_named():
