@@ -204,7 +204,7 @@ def run_inspector(url: str, ca_file: str, case: Case) -> Seen:
         # --stored-auth-only: the Inspector's own advice for non-interactive runs (it would
         # otherwise start interactive OAuth on any 401 and fail for want of a TTY).
         argv = [str(NODE), str(INSPECTOR_JS), "--cli", "--config", str(config), "--server", "mcpsec",
-                "--stored-auth-only"]
+                "--stored-auth-only", "--connect-timeout", "75000"]   # its 30 s default, under a loaded CI machine's scenarios, timed out once
         if case.action == "list":
             argv += ["--method", "tools/list"]
         elif case.action == "read":
