@@ -105,3 +105,22 @@ def admin_sid(client, users):
     r, sid = client.initialize(users['admin'])
     assert r.status_code == 200 and sid, 'admin initialize: %r' % r
     return sid
+
+
+@pytest.fixture
+def kept_file():
+    """keep(path, then=None) -> the file's text; the file is written back when the test ends
+    (then() runs after, e.g. an nginx reload for policy.json)."""
+    kept = []
+
+    def keep(path, then=None):
+        with open(path) as f:
+            text = f.read()
+        kept.append((path, text, then))
+        return text
+    yield keep
+    for path, text, then in reversed(kept):
+        with open(path, 'w') as f:
+            f.write(text)
+        if then:
+            then()

@@ -4,7 +4,7 @@ import hashlib
 import pytest
 
 from gateway import RESOURCE_METADATA
-from judge import expect, expect_403_scope, not_forwarded
+from judge import expect, expect_403_scope
 from mcp_wire import encode, is_rpc_error, json_or_sse, listed, message_of, rpc, tool_call
 
 

@@ -73,16 +73,12 @@ def with_carol(lines, entry):
 
 
 @pytest.fixture
-def htpasswd():
-    """The htpasswd file, restored after the test; write(text) replaces it."""
-    with open(HTPASSWD) as f:
-        original = f.read()
-
+def htpasswd(kept_file):
+    """The htpasswd file as rendered and write(text), until the test ends."""
     def write(text):
         with open(HTPASSWD, 'w') as f:
             f.write(text)
-    yield original, write
-    write(original)
+    return kept_file(HTPASSWD), write
 
 
 def test_cache_skips_the_hash(gw, client, check, addresses, htpasswd):

@@ -33,19 +33,13 @@ def test_repeated_authorization(gw, client, check):
 
 
 @pytest.fixture
-def policy():
+def policy(kept_file):
     """policy.json as rendered; write(doc) serves another one until the test ends."""
-    with open(POLICY) as f:
-        good = f.read()
-
     def write(doc):
         with open(POLICY, 'w') as f:
             json.dump(doc, f)
         reload_nginx()
-    yield json.loads(good), write
-    with open(POLICY, 'w') as f:
-        f.write(good)
-    reload_nginx()
+    return json.loads(kept_file(POLICY, reload_nginx)), write
 
 
 @pytest.mark.parametrize('version', (1, 2, None))

@@ -2,7 +2,7 @@
 import pytest
 
 from judge import expect_403_scope, not_forwarded
-from mcp_wire import encode, error_of, json_or_sse, modern, rpc_code, tool_call
+from mcp_wire import error_of, json_or_sse, modern, rpc_code, tool_call
 
 
 def mh(method, name=None):

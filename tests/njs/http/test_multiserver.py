@@ -81,23 +81,27 @@ def test_sessions_stay_where_issued(client, check):
     check('servers: a call at /mcp reaches the default backend (8000)', r.status_code == 200 and seen_port(r) == 8000, r)
 
 
+def two_more(client, user, path):
+    """The answers to two more initializes of user at path."""
+    return client.initialize(user, path=path)[0], client.initialize(user, path=path)[0]
+
+
 def test_caps_per_server(client, check):
     """max_per_user 2 and the host cap (4 at time, render.py) count per server."""
     held = [client.initialize('tim', path=TIME_PATH), client.initialize('ada', path=TIME_PATH),
             client.initialize('ada')]
     check('servers: tim and ada open sessions (one at default)', all(r.status_code == 200 for r, _s in held), held)
-    r3, _t3 = client.initialize('tim', path=TIME_PATH)
-    r4 = client.initialize('tim', path=TIME_PATH)[0]
-    check('servers: the per-user cap counts per server (tim: 2 at time, the third refused 429)',
-          r3.status_code == 200 and r4.status_code == 429 and message_of(r4).endswith('session_cap'), (r3, r4))
     r5, _a5 = client.initialize('ada')
     check('servers: ada still opens a second session at default (her time session is not counted there)',
           r5.status_code == 200, r5)
-    # time holds 4: tim's 2 and ada's 1 are open
-    r6, _a6 = client.initialize('alice', path=TIME_PATH)
-    r7 = client.initialize('alice', path=TIME_PATH)[0]
-    check('servers: the host cap counts per server (time full at 4: alice\'s second refused 503 host_session_cap)',
-          r6.status_code == 200 and r7.status_code == 503 and message_of(r7).endswith('host_session_cap'), (r6, r7))
+    # tim's cap is 2 at time; then time holds 4 (tim's 2, ada's 1, alice's first)
+    for user, status, reason, label in (
+            ('tim', 429, 'session_cap', 'the per-user cap counts per server (tim: 2 at time, the third refused 429)'),
+            ('alice', 503, 'host_session_cap',
+             'the host cap counts per server (time full at 4: alice\'s second refused 503 host_session_cap)')):
+        first, second = two_more(client, user, TIME_PATH)
+        check('servers: ' + label, first.status_code == 200 and second.status_code == status
+              and message_of(second).endswith(reason), (first, second))
     r8, _hal = client.initialize('hal')
     check('servers: a full time server leaves default\'s host cap alone (hal opens a session at /mcp)',
           r8.status_code == 200, r8)

@@ -111,18 +111,12 @@ def test_unreadable_list_refuses(client, check, tools_served):
 
 
 @pytest.fixture
-def report_mode():
+def report_mode(kept_file):
     """The time server's pinning mode 'report' in policy.json until the test ends."""
-    with open(POLICY) as f:
-        good = f.read()
-    doc = json.loads(good)
+    doc = json.loads(kept_file(POLICY, reload_nginx))
     doc['servers']['time']['tool_pinning']['mode'] = 'report'
     with open(POLICY, 'w') as f:
         json.dump(doc, f)
-    reload_nginx()
-    yield
-    with open(POLICY, 'w') as f:
-        f.write(good)
     reload_nginx()
 
 

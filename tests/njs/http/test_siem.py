@@ -26,7 +26,7 @@ SIEM_CASES = [
         'ref': {'type': 'ref/resource', 'uri': 'demo://resource/static/document/{name}'},
         'argument': {'name': 'name', 'value': ''}}, 306), 'resource', 'demo://resource/static/document/{name}'),
 ]
- 
+
 
 def traced(client, sid):
     """Each case's request with the client's traceparent, tracestate and a user agent with a raw U+2028."""
