@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from mcp_wire import (PROTOCOL_VERSION, encode, initialize, json_or_sse, reason_of,  # noqa: F401 (the verifiers: enf.*)
-                      rpc, rpc_code, tool_call)
+from mcp_wire import (PROTOCOL_VERSION, encode, initialize, json_or_sse, modern,  # noqa: F401 (verifiers: enf.*)
+                      reason_of, rpc, rpc_code, tool_call)
 
 AUDIT_FIELDS = ("time", "client", "subject", "roles", "method", "tool", "decision", "reason",
                 "status", "bytes", "request_time", "upstream_time")
@@ -228,39 +228,15 @@ def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bo
         gw.case(f"methods: {reader} tasks/list outside a session", gw.post(reader, rpc("tasks/list", {}), client=c), 400)
 
 
-def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-server-everything") -> None:
-    """Issue 12: 2026-07-28 requests get the same checks and never start a server process:
-    a burst from one subject runs no more server processes than its cap (counted with
-    pgrep on the host while the burst runs), and a subject at its cap is not admitted."""
-    refilled()
+def modern_call(i: int, name: str = "echo") -> tuple[dict, dict]:
+    """A 2026-07-28 tools/call (no session) and the headers that name it."""
+    body = modern("tools/call", {"name": name, "arguments": {"message": f"m{i}"}}, 1000 + i)
+    return body, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
 
-    def modern_call(i: int, name: str = "echo") -> tuple[dict, dict]:
-        body = rpc("tools/call", {"name": name, "arguments": {"message": f"m{i}"},
-                                  "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                            "io.modelcontextprotocol/clientCapabilities": {}}}, 1000 + i)
-        return body, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
 
-    body, extra = modern_call(0)
-    r = gw.post(user, body, extra=extra)
-    data = (r.json().get("error") or {}).get("data") or {}
-    show(f"{gw.label}2026-07-28: tools/call echo", f"{r.status_code} code {rpc_code(r)} supported {data.get('supported')}")
-    assert r.status_code == 400 and rpc_code(r) == -32022 and "2025-11-25" in data["supported"]
-    body, extra = modern_call(1)
-    extra.pop("Mcp-Method")
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: without Mcp-Method", f"{r.status_code} code {rpc_code(r)}")
-    assert r.status_code == 400 and rpc_code(r) == -32020
-    body, extra = modern_call(2, "get-env")
-    extra["Mcp-Name"] = "echo"
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: Mcp-Name echo for a get-env body", f"{r.status_code} code {rpc_code(r)}")
-    assert r.status_code == 400 and rpc_code(r) == -32020
-    body, extra = modern_call(3, "get-env")
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: tools/call get-env (denied to the role)", r.status_code)
-    assert r.status_code == 403
-
-    # a burst of 25 concurrent stateless calls while the host's server processes are counted
+def burst_peak(gw: Gateway, host, user: str, process: str) -> tuple[int, int, list]:
+    """25 concurrent stateless calls while the host's server processes are counted:
+    the count before, its peak during the burst, and the answers (status, JSON-RPC code)."""
     before = count_processes(host, process)
     peak = [before]
     done = threading.Event()
@@ -285,9 +261,38 @@ def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-ser
     finally:
         done.set()
         sampler.join()
-    show(f"{gw.label}2026-07-28: burst of 25 from {user}: server processes before {before}, peak {peak[0]} (cap {cap})",
+    return before, peak[0], statuses
+
+
+def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-server-everything") -> None:
+    """Issue 12: 2026-07-28 requests get the same checks and never start a server process:
+    a burst from one subject runs no more server processes than its cap (counted with
+    pgrep on the host while the burst runs), and a subject at its cap is not admitted."""
+    refilled()
+    body, extra = modern_call(0)
+    r = gw.post(user, body, extra=extra)
+    data = (r.json().get("error") or {}).get("data") or {}
+    show(f"{gw.label}2026-07-28: tools/call echo", f"{r.status_code} code {rpc_code(r)} supported {data.get('supported')}")
+    assert r.status_code == 400 and rpc_code(r) == -32022 and "2025-11-25" in data["supported"]
+    body, extra = modern_call(1)
+    extra.pop("Mcp-Method")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: without Mcp-Method", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(2, "get-env")
+    extra["Mcp-Name"] = "echo"
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: Mcp-Name echo for a get-env body", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(3, "get-env")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: tools/call get-env (denied to the role)", r.status_code)
+    assert r.status_code == 403
+
+    before, peak, statuses = burst_peak(gw, host, user, process)
+    show(f"{gw.label}2026-07-28: burst of 25 from {user}: server processes before {before}, peak {peak} (cap {cap})",
          f"{sorted(set(statuses))}")
-    assert peak[0] <= before and all(s in ((400, -32022), (429, None)) for s in statuses), (before, peak, statuses)
+    assert peak <= before and all(s in ((400, -32022), (429, None)) for s in statuses), (before, peak, statuses)
 
     # the subject at its session cap: one more stateless call is not admitted either
     opened = []
