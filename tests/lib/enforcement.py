@@ -14,36 +14,15 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+from mcp_wire import (PROTOCOL_VERSION, encode, initialize, json_or_sse, modern,  # noqa: F401 (verifiers: enf.*)
+                      reason_of, rpc, rpc_code, tool_call)
 
-PROTOCOL_VERSION = "2025-06-18"
 AUDIT_FIELDS = ("time", "client", "subject", "roles", "method", "tool", "decision", "reason",
                 "status", "bytes", "request_time", "upstream_time")
 
 
 def show(case: str, status) -> None:
     print(f"[verify] {case}: {status}", flush=True)
-
-
-def rpc(method: str, params: dict | None = None, id_: int | None = 1) -> dict:
-    msg: dict = {"jsonrpc": "2.0", "method": method}
-    if id_ is not None:
-        msg["id"] = id_
-    if params is not None:
-        msg["params"] = params
-    return msg
-
-
-def tool_call(name: str, arguments: dict | None = None, id_: int = 1) -> dict:
-    return rpc("tools/call", {"name": name, "arguments": arguments or {}}, id_)
-
-
-def reason_of(r: httpx.Response) -> str:
-    """The enforcement point's reason from its JSON-RPC error ("Bad Request: batch" -> "batch")."""
-    try:
-        message = r.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return ""
-    return message.split(": ", 1)[1] if ": " in message else message
 
 
 @dataclass
@@ -70,7 +49,7 @@ class Gateway:
 
     def post(self, user: str | None, body, *, sid: str | None = None, extra: dict | None = None,
              client: httpx.Client | None = None) -> httpx.Response:
-        content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        content = encode(body)
         if client is not None:
             return client.post(self.url, content=content, headers=self.headers(user, sid, extra))
         with self.client() as c:
@@ -80,9 +59,7 @@ class Gateway:
         """A raw MCP session for user (initialize + initialized), reused across cases."""
         if user in self.sessions:
             return self.sessions[user]
-        init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                                  "clientInfo": {"name": "mcpsec-verify", "version": "1"}})
-        r = self.post(user, init)
+        r = self.post(user, initialize("mcpsec-verify"))
         assert r.status_code == 200, f"initialize as {user}: {r.status_code} {r.text[:200]}"
         sid = r.headers["mcp-session-id"]
         r = self.post(user, rpc("notifications/initialized", id_=None), sid=sid)
@@ -181,22 +158,6 @@ def role_cases(gw: Gateway, reader: str, admin: str, step_up: bool = False) -> N
     assert "decoded" in r.text
 
 
-def json_or_sse(r: httpx.Response) -> dict:
-    """The JSON-RPC response in an answer, JSON or an SSE stream (its response event)."""
-    if r.headers.get("content-type", "").startswith("text/event-stream"):
-        msgs = [json.loads(line[5:].strip()) for line in r.text.splitlines() if line.startswith("data:")]
-        answers = [m for m in msgs if "result" in m or "error" in m]
-        return answers[0] if len(answers) == 1 else {}
-    try:
-        return r.json()
-    except ValueError:
-        return {}
-
-
-def rpc_code(r: httpx.Response):
-    return (json_or_sse(r).get("error") or {}).get("code")
-
-
 def count_processes(host, pattern: str) -> int:
     out = host.run(f"pgrep -fc -- {pattern} || true")
     return int(out.stdout.strip() or 0)
@@ -211,9 +172,7 @@ def forbidden_challenge_ok(r: httpx.Response, step_up: bool) -> bool:
 def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bool = False) -> None:
     """Issue 12: authorization over every method (one verify line per case). step_up: oidc."""
     refilled()
-    init = rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                              "clientInfo": {"name": "probe", "version": "1"}})
-    r = gw.case(f"methods: {noroles} (roles grant nothing) initialize", gw.post(noroles, init), 403)
+    r = gw.case(f"methods: {noroles} (roles grant nothing) initialize", gw.post(noroles, initialize("probe")), 403)
     assert forbidden_challenge_ok(r, step_up) and r.json()["id"] == 1, r.headers
     sid, asid = gw.session(reader), gw.session(admin)
     with gw.client() as c:
@@ -269,39 +228,15 @@ def method_cases(gw: Gateway, reader: str, noroles: str, admin: str, step_up: bo
         gw.case(f"methods: {reader} tasks/list outside a session", gw.post(reader, rpc("tasks/list", {}), client=c), 400)
 
 
-def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-server-everything") -> None:
-    """Issue 12: 2026-07-28 requests get the same checks and never start a server process:
-    a burst from one subject runs no more server processes than its cap (counted with
-    pgrep on the host while the burst runs), and a subject at its cap is not admitted."""
-    refilled()
+def modern_call(i: int, name: str = "echo") -> tuple[dict, dict]:
+    """A 2026-07-28 tools/call (no session) and the headers that name it."""
+    body = modern("tools/call", {"name": name, "arguments": {"message": f"m{i}"}}, 1000 + i)
+    return body, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
 
-    def modern_call(i: int, name: str = "echo") -> tuple[dict, dict]:
-        body = rpc("tools/call", {"name": name, "arguments": {"message": f"m{i}"},
-                                  "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                                            "io.modelcontextprotocol/clientCapabilities": {}}}, 1000 + i)
-        return body, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
 
-    body, extra = modern_call(0)
-    r = gw.post(user, body, extra=extra)
-    data = (r.json().get("error") or {}).get("data") or {}
-    show(f"{gw.label}2026-07-28: tools/call echo", f"{r.status_code} code {rpc_code(r)} supported {data.get('supported')}")
-    assert r.status_code == 400 and rpc_code(r) == -32022 and "2025-11-25" in data["supported"]
-    body, extra = modern_call(1)
-    extra.pop("Mcp-Method")
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: without Mcp-Method", f"{r.status_code} code {rpc_code(r)}")
-    assert r.status_code == 400 and rpc_code(r) == -32020
-    body, extra = modern_call(2, "get-env")
-    extra["Mcp-Name"] = "echo"
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: Mcp-Name echo for a get-env body", f"{r.status_code} code {rpc_code(r)}")
-    assert r.status_code == 400 and rpc_code(r) == -32020
-    body, extra = modern_call(3, "get-env")
-    r = gw.post(user, body, extra=extra)
-    show(f"{gw.label}2026-07-28: tools/call get-env (denied to the role)", r.status_code)
-    assert r.status_code == 403
-
-    # a burst of 25 concurrent stateless calls while the host's server processes are counted
+def burst_peak(gw: Gateway, host, user: str, process: str) -> tuple[int, int, list]:
+    """25 concurrent stateless calls while the host's server processes are counted:
+    the count before, its peak during the burst, and the answers (status, JSON-RPC code)."""
     before = count_processes(host, process)
     peak = [before]
     done = threading.Event()
@@ -326,15 +261,43 @@ def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-ser
     finally:
         done.set()
         sampler.join()
-    show(f"{gw.label}2026-07-28: burst of 25 from {user}: server processes before {before}, peak {peak[0]} (cap {cap})",
+    return before, peak[0], statuses
+
+
+def modern_cases(gw: Gateway, host, user: str, cap: int, process: str = "mcp-server-everything") -> None:
+    """Issue 12: 2026-07-28 requests get the same checks and never start a server process:
+    a burst from one subject runs no more server processes than its cap (counted with
+    pgrep on the host while the burst runs), and a subject at its cap is not admitted."""
+    refilled()
+    body, extra = modern_call(0)
+    r = gw.post(user, body, extra=extra)
+    data = (r.json().get("error") or {}).get("data") or {}
+    show(f"{gw.label}2026-07-28: tools/call echo", f"{r.status_code} code {rpc_code(r)} supported {data.get('supported')}")
+    assert r.status_code == 400 and rpc_code(r) == -32022 and "2025-11-25" in data["supported"]
+    body, extra = modern_call(1)
+    extra.pop("Mcp-Method")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: without Mcp-Method", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(2, "get-env")
+    extra["Mcp-Name"] = "echo"
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: Mcp-Name echo for a get-env body", f"{r.status_code} code {rpc_code(r)}")
+    assert r.status_code == 400 and rpc_code(r) == -32020
+    body, extra = modern_call(3, "get-env")
+    r = gw.post(user, body, extra=extra)
+    show(f"{gw.label}2026-07-28: tools/call get-env (denied to the role)", r.status_code)
+    assert r.status_code == 403
+
+    before, peak, statuses = burst_peak(gw, host, user, process)
+    show(f"{gw.label}2026-07-28: burst of 25 from {user}: server processes before {before}, peak {peak} (cap {cap})",
          f"{sorted(set(statuses))}")
-    assert peak[0] <= before and all(s in ((400, -32022), (429, None)) for s in statuses), (before, peak, statuses)
+    assert peak <= before and all(s in ((400, -32022), (429, None)) for s in statuses), (before, peak, statuses)
 
     # the subject at its session cap: one more stateless call is not admitted either
     opened = []
     for i in range(cap + 1):
-        r = gw.post(user, rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                                             "clientInfo": {"name": "cap", "version": "1"}}, 2000 + i))
+        r = gw.post(user, initialize("cap", 2000 + i))
         if r.status_code != 200:
             break
         opened.append(r.headers["mcp-session-id"])

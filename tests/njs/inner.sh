@@ -4,10 +4,16 @@
 set -u
 SRC=$1
 fail=0
+# The HTTP cases (pytest, tests/njs/http) for one auth mode [and variant]; MCPSEC_NJS_ORDER
+# (reverse, shuffle:<seed>) runs them in another order.
+run_cases() {
+  MCPSEC_NJS_MODE=$1 MCPSEC_NJS_VARIANT=${2:-} MCPSEC_NJS_FIXTURES=$FX \
+    python3 -m pytest -p no:cacheprovider -q -s -rfE "$SRC/tests/njs/http" || fail=1
+}
 # shellcheck source=tests/njs/setup.sh
 . "$SRC/tests/njs/setup.sh"
 python3 "$SRC/tests/njs/upstream.py" 8000 >/tmp/upstream.log 2>&1 &
-echo $! >/run/mcpsec-upstream.pid     # http_cases.py stops and restarts it (upstream-down cases)
+echo $! >/run/mcpsec-upstream.pid     # the cases stop and restart it (upstream-down cases)
 # The second MCP server's backend (/time/mcp, issue 20).
 python3 "$SRC/tests/njs/upstream.py" 8008 >/tmp/upstream-time.log 2>&1 &
 sleep 0.5
@@ -46,7 +52,7 @@ for mode in basic bearer oidc; do
   echo "ok - [$mode] nginx -t accepts the rendered njs_http.conf + njs_locations.conf (audit buffer '${buffer}', metrics $obs)"
   nginx || { echo "not ok - [$mode] nginx start"; fail=1; continue; }
   sleep 0.3
-  python3 "$SRC/tests/njs/http_cases.py" "$mode" "$FX" || fail=1
+  run_cases "$mode"
   if grep -E 'js exception|mcpsec: .*(Error|failed)|mcpsec metrics:|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \
        | grep -v 'JWKS refresh failed' >/tmp/err.txt; then
     echo "not ok - [$mode] error.log has njs exceptions:"; head -5 /tmp/err.txt; fail=1
@@ -66,7 +72,7 @@ for variant in hostcap stores; do
   fi
   nginx || { echo "not ok - [$variant] nginx start"; fail=1; continue; }
   sleep 0.3
-  python3 "$SRC/tests/njs/http_cases.py" bearer "$FX" "$variant" || fail=1
+  run_cases bearer "$variant"
   # a full store logs by design (nginx's slab "no memory" [crit] line, njs's "refused");
   # anything else is an exception
   if grep -E 'js exception|\[(crit|alert|emerg)\]' /var/log/nginx/error.log \

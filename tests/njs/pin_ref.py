@@ -13,7 +13,7 @@ def tool_digest(tool):
 
 
 # What the time server of the rendered configuration (render.py, bearer mode) pins: echo and
-# get-sum as tests/njs/upstream.py lists them, late-tool as http_cases.pin_cases lists it.
+# get-sum as tests/njs/upstream.py lists them, late-tool as the pin cases (tests/njs/http/test_pins.py) list it.
 PIN_TOOLS = {'echo': {'name': 'echo', 'inputSchema': {'type': 'object'}},
              'get-sum': {'name': 'get-sum', 'inputSchema': {'type': 'object'}},
              'late-tool': {'name': 'late-tool', 'title': 'Late', 'description': 'on the second page',

@@ -75,7 +75,7 @@ else:
 VARIANT = os.environ.get('MCPSEC_VARIANT', '')
 MAX_SESSIONS_TOTAL = 1000
 if mode == 'bearer':
-    # frank, grace: the review cases (http_cases.review_cases); hal: the multiserver host cap case
+    # frank, grace: the review cases (tests/njs/http/test_review.py); hal: the multiserver host cap case
     for name in ('erin', 'frank', 'grace', 'hal'):
         policy['users'][name] = {'token': TOKENS.setdefault(name, 'tok-%s-Zq8vN3kLw5pR7tY2uX4mB6cD9eF1gH0j' % name),
                                  'roles': ['reader']}

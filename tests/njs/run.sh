@@ -14,11 +14,12 @@ trap cleanup EXIT INT TERM
 . "$ROOT/scripts/test-host.sh"
 test_host_boot "$NAME"
 docker exec "$NAME" mkdir -p /opt/mcpsec-src
-tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils plugins/module_utils tests/njs tests/fixtures \
+tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils plugins/module_utils tests/njs tests/fixtures tests/lib \
   | docker exec -i "$NAME" tar -C /opt/mcpsec-src -xf -
 env_args=()
+[ -n "${MCPSEC_NJS_ORDER:-}" ] && env_args+=(-e "MCPSEC_NJS_ORDER=$MCPSEC_NJS_ORDER")   # reverse, shuffle:<seed>
 if [ -n "${MCPSEC_TEMPLATES:-}" ]; then   # development: try templates from another directory
   tar -C "$MCPSEC_TEMPLATES" -cf - . | docker exec -i "$NAME" sh -c 'mkdir -p /opt/mcpsec-wip && tar -C /opt/mcpsec-wip -xf -'
-  env_args=(-e MCPSEC_TEMPLATES=/opt/mcpsec-wip)
+  env_args+=(-e MCPSEC_TEMPLATES=/opt/mcpsec-wip)
 fi
 docker exec "${env_args[@]}" "$NAME" bash /opt/mcpsec-src/tests/njs/inner.sh /opt/mcpsec-src

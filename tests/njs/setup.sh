@@ -12,12 +12,12 @@ AUDIENCE=https://mcp.test/mcp
 say() { printf '== %s\n' "$*"; }
 die() { printf 'not ok - setup: %s\n' "$*"; exit 1; }
 
-say "installing nginx, njs, node, openssl, dnsmasq (apt)"
+say "installing nginx, njs, node, openssl, dnsmasq, pytest (apt)"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/tmp/apt.log 2>&1 || die "apt-get update (see /tmp/apt.log)"
 read -r -a extra_packages <<<"${EXTRA_PACKAGES:-}"
 apt-get install -y -qq --no-install-recommends nginx libnginx-mod-http-js njs nodejs openssl \
-    python3 python3-jinja2 dnsmasq-base "${extra_packages[@]}" >>/tmp/apt.log 2>&1 || die "apt-get install"
+    python3 python3-jinja2 python3-pytest dnsmasq-base "${extra_packages[@]}" >>/tmp/apt.log 2>&1 || die "apt-get install"
 systemctl stop nginx >/dev/null 2>&1; systemctl disable -q nginx >/dev/null 2>&1
 rm -f /etc/nginx/sites-enabled/default
 printf 'versions: %s, njs %s, node %s\n' "$(nginx -v 2>&1)" "$(njs -v)" "$(node -v)"

@@ -146,7 +146,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         sid = self.headers.get('Mcp-Session-Id')
-        with open('/tmp/upstream-deletes.log', 'a') as log:    # what the gateway ended (http_cases.py)
+        with open('/tmp/upstream-deletes.log', 'a') as log:    # what the gateway ended (tests/njs/http)
             log.write('%s\n' % sid)
         with LOCK:
             if sid not in SESSIONS:
