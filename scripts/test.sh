@@ -102,6 +102,12 @@ while [ "${#pid_of[@]}" -gt 0 ]; do
   reap_one
 done
 if [ "${#failed[@]}" -gt 0 ]; then
+  # Each failed scenario's reasons again at the end: a CI log shown by its tail still says why.
+  for s in "${failed[@]}"; do
+    step "why $s failed (its failing tasks and tests; the whole log is printed above)"
+    grep -E '^(FAILED|ERROR) |^E   |fatal: |^CRITICAL|^ERROR |changed=[1-9].*failed=|failed=[1-9]' "$logs/$s.log" | tail -n 60 || true
+    tail -n 25 "$logs/$s.log"
+  done
   step "failed Molecule scenarios: ${failed[*]}"
   exit 1
 fi
