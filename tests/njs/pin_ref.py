@@ -19,3 +19,8 @@ PIN_TOOLS = {'echo': {'name': 'echo', 'inputSchema': {'type': 'object'}},
              'late-tool': {'name': 'late-tool', 'title': 'Late', 'description': 'on the second page',
                            'inputSchema': {'type': 'object', 'properties': {'n': {'type': 'number'}}}}}
 PINS = dict((n, tool_digest(t)) for n, t in PIN_TOOLS.items())
+
+
+if __name__ == '__main__':
+    # tests/njs/render.yml: the pins the rendered policy carries
+    print(json.dumps(PINS, sort_keys=True))
