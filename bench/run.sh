@@ -12,9 +12,15 @@ trap cleanup EXIT INT TERM
 
 # shellcheck source=scripts/test-host.sh
 . "$ROOT/scripts/test-host.sh"
+# shellcheck source=tests/njs/render.sh
+. "$ROOT/tests/njs/render.sh"
 test_host_boot "$NAME"
 docker exec "$NAME" mkdir -p /opt/mcpsec-src
-tar -C "$ROOT" -cf - roles/proxy/files roles/proxy/templates plugins/plugin_utils tests/njs bench \
+tar -C "$ROOT" -cf - roles/proxy/files plugins/plugin_utils tests/njs bench \
   | docker exec -i "$NAME" tar -C /opt/mcpsec-src -xf -
-docker exec -e "MCPSEC_OBSERVABILITY=${MCPSEC_OBSERVABILITY:-on}" -e "DURATION=${MCPSEC_BENCH_DURATION:-10s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
+# Packages and fixtures, then the proxy role renders each bench configuration (tests/njs/render.yml).
+docker exec -e SRC=/opt/mcpsec-src -e EXTRA_PACKAGES=wrk "$NAME" bash -c '. "$SRC/tests/njs/setup.sh"'
+obs=true; [ "${MCPSEC_OBSERVABILITY:-on}" = off ] && obs=false
+NJS_RENDER_EXTRA_VARS="{\"proxy_observability_enabled\": $obs}" render_njs_variants "$NAME" bench-bearer bench-bearer-buffered bench-oidc
+docker exec -e "DURATION=${MCPSEC_BENCH_DURATION:-10s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
   -e "THREADS=${MCPSEC_BENCH_THREADS:-2}" -e "ROUNDS=${MCPSEC_BENCH_ROUNDS:-3}" "$NAME" bash /opt/mcpsec-src/bench/inner.sh /opt/mcpsec-src

@@ -12,10 +12,15 @@ def tool_digest(tool):
     return 'sha256:' + hashlib.sha256(text.encode()).hexdigest()
 
 
-# What the time server of the rendered configuration (render.py, bearer mode) pins: echo and
+# What the time server of the rendered configuration (tests/njs/policy.yml, bearer mode) pins: echo and
 # get-sum as tests/njs/upstream.py lists them, late-tool as the pin cases (tests/njs/http/test_pins.py) list it.
 PIN_TOOLS = {'echo': {'name': 'echo', 'inputSchema': {'type': 'object'}},
              'get-sum': {'name': 'get-sum', 'inputSchema': {'type': 'object'}},
              'late-tool': {'name': 'late-tool', 'title': 'Late', 'description': 'on the second page',
                            'inputSchema': {'type': 'object', 'properties': {'n': {'type': 'number'}}}}}
 PINS = dict((n, tool_digest(t)) for n, t in PIN_TOOLS.items())
+
+
+if __name__ == '__main__':
+    # tests/njs/render.yml: the pins the rendered policy carries
+    print(json.dumps(PINS, sort_keys=True))

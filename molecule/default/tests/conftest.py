@@ -1,12 +1,8 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "lib"))
-
-import gateway_probe as gp  # noqa: E402  pylint: disable=wrong-import-position
-import hardening_probe as hp  # noqa: E402  pylint: disable=wrong-import-position
+# tests/lib, on sys.path from molecule/conftest.py
+import gateway_probe as gp
+import hardening_probe as hp
 
 
 @pytest.fixture(scope="module")

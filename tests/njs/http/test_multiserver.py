@@ -87,7 +87,7 @@ def two_more(client, user, path):
 
 
 def test_caps_per_server(client, check):
-    """max_per_user 2 and the host cap (4 at time, render.py) count per server."""
+    """max_per_user 2 and the host cap (4 at time, tests/njs/policy.yml) count per server."""
     held = [client.initialize('tim', path=TIME_PATH), client.initialize('ada', path=TIME_PATH),
             client.initialize('ada')]
     check('servers: tim and ada open sessions (one at default)', all(r.status_code == 200 for r, _s in held), held)

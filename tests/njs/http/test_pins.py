@@ -1,4 +1,4 @@
-"""bearer mode, issue 22: the time server pins echo, get-sum and late-tool (render.py, pin_ref.py)."""
+"""bearer mode, issue 22: the time server pins echo, get-sum and late-tool (tests/njs/policy.yml, pin_ref.py)."""
 import json
 import os
 import re
