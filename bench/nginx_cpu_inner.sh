@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs inside the container of bench/nginx_cpu.sh. Usage: nginx_cpu_inner.sh <src-dir> <baseline-dir>.
+# Runs inside the container of bench/nginx_cpu.sh (bench/compare.sh's).
+# Usage: nginx_cpu_inner.sh <src-dir> <baseline-dir> [<tree-dir>, default src-dir].
 set -u
 SRC=$1
 BASE=$2
+TREE=${3:-$1}
 EXTRA_PACKAGES=wrk
 # shellcheck source=tests/njs/setup.sh
 . "$SRC/tests/njs/setup.sh"
@@ -32,35 +34,13 @@ http {
 CONF
 nginx -c /etc/nginx/bench-upstream-only.conf || die "upstream nginx"
 TLS="ssl_certificate $FX/idp.pem; ssl_certificate_key $FX/idp.key;"
-# The plain TLS proxy_pass and the njs floor, TLS, same upstream block and settings.
-cat >/etc/nginx/conf.d/bench-upstream.conf <<CONF
-server {
-    listen 127.0.0.1:9443 ssl;
-    $TLS
-    access_log off;
-    location = /mcp {
-        proxy_pass http://mcpsec_backend;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-    }
-}
-js_import bench_floor from /opt/mcpsec-bench/floor.js;
-server {
-    listen 127.0.0.1:9444 ssl;
-    $TLS
-    access_log off;
-    location = /mcp {
-        js_content bench_floor.handle;
-    }
-    location @floor_upstream {
-        proxy_pass http://mcpsec_backend;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-    }
-}
-CONF
+# The plain proxy and the njs floor of njs_fixture.sh, on TLS; its upstream server (the first
+# block) goes: the upstream is the nginx above.
+awk '!done && /^server \{/ {skip = 1} skip {if (/^\}/) {skip = 0; done = 1}; next} {print}' \
+  /etc/nginx/conf.d/bench-upstream.conf >/tmp/bench-front.conf
+sed -e "s|listen 127.0.0.1:8090;|listen 127.0.0.1:9443 ssl; $TLS|" -e "s|listen 127.0.0.1:8091;|listen 127.0.0.1:9444 ssl; $TLS|" \
+  /tmp/bench-front.conf >/etc/nginx/conf.d/bench-upstream.conf
+grep -q 'listen 127.0.0.1:8000' /etc/nginx/conf.d/bench-upstream.conf && die "the fixture's upstream server is still there"
 
 front_ticks() {   # utime + stime of the front nginx's master and workers (clock ticks)
   local master pid total=0
@@ -104,7 +84,7 @@ for round in $(seq 1 "$ROUNDS"); do
   trees=(base src)
   [ $((round % 2)) = 0 ] && trees=(src base)
   for tree in "${trees[@]}"; do
-    dir=$BASE; [ "$tree" = src ] && dir=$SRC
+    dir=$BASE; [ "$tree" = src ] && dir=$TREE
     start_tree "$dir"
     for j in 0 1 2; do
       k=${kinds[$(((round + j) % 3))]}
@@ -126,7 +106,7 @@ printf '\n%s, %s CPUs, wrk %s connections / %s threads, %s per run, %s rounds, T
 echo '| tree | row | nginx CPU per call (median) | each round (µs) | req/s (median) | p50 | non-2xx |'
 echo '| --- | --- | --- | --- | --- | --- | --- |'
 for tree in base src; do
-  name="baseline $BASELINE"; [ "$tree" = src ] && name="this tree ($LABEL)"
+  name="baseline $BASELINE"; [ "$tree" = src ] && name=${LABEL:-this tree}
   for k in plain floor gw; do
     printf '| %s | %s | %s µs | %s | %s | %.2f ms | %s |\n' "$name" "$k" "$(col "$tree-$k" 2 | median)" \
       "$(col "$tree-$k" 2 | paste -sd' ')" "$(col "$tree-$k" 3 | median)" \
