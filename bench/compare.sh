@@ -6,7 +6,8 @@
 # floor (a handler that only redirects) measured next to each. Prints medians per tree.
 # MCPSEC_BASELINE (git revision), MCPSEC_TREE (a git revision measured instead of this
 # checkout's files), MCPSEC_BENCH_DURATION (5s), MCPSEC_BENCH_CONNECTIONS (16),
-# MCPSEC_BENCH_THREADS (2), MCPSEC_BENCH_ROUNDS (4 alternations).
+# MCPSEC_BENCH_THREADS (2), MCPSEC_BENCH_ROUNDS (4 alternations); MCPSEC_COMPARE_INNER (the
+# script run inside, default compare_inner.sh; bench/nginx_cpu.sh passes its own).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASELINE=${MCPSEC_BASELINE:-$(git -C "$ROOT" log -1 --format=%h --diff-filter=D -- roles/proxy/files/mcpsec.js)^}
@@ -34,4 +35,4 @@ git -C "$ROOT" archive "$BASELINE" roles/proxy/files roles/proxy/templates plugi
 docker exec -e "DURATION=${MCPSEC_BENCH_DURATION:-5s}" -e "CONNS=${MCPSEC_BENCH_CONNECTIONS:-16}" \
   -e "THREADS=${MCPSEC_BENCH_THREADS:-2}" -e "ROUNDS=${MCPSEC_BENCH_ROUNDS:-4}" \
   -e "BASELINE=$(git -C "$ROOT" rev-parse --short "$BASELINE")" -e "LABEL=$LABEL" \
-  "$NAME" bash /opt/mcpsec-src/bench/compare_inner.sh /opt/mcpsec-src /opt/mcpsec-base "$TREE"
+  "$NAME" bash "/opt/mcpsec-src/bench/${MCPSEC_COMPARE_INNER:-compare_inner.sh}" /opt/mcpsec-src /opt/mcpsec-base "$TREE"

@@ -97,9 +97,15 @@ function gate(r) {
         return {status: 503, reason: 'policy_limits', retryAfter: 30};
     }
     var w = authFailKey(r, lims.authFailures);
+    var store = ngx.shared.mcpsec_counters;
+    /* a read (shared lock) when the window's counter exists, as it does after the
+     * client's first request in the window; only the first one creates it (write lock) */
     var n;
     try {
-        n = ngx.shared.mcpsec_counters.incr(w.key, 0, 0, w.ttlMs);
+        n = store.get(w.key);
+        if (n === undefined) {
+            n = store.incr(w.key, 0, 0, w.ttlMs);
+        }
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: counter store refused a write (' + e.message + '): denying');
         return {status: 503, reason: 'counter_store_full', retryAfter: 5};

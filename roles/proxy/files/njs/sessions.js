@@ -6,7 +6,8 @@
  * Keys in mcpsec_sessions (type string, no eviction, TTL = the idle timeout
  * unless given), <scope> being the MCP server's (servers.scope: '' for the
  * server named default, '@<name>' for any other, so every cap counts per server):
- *   s:<sid>               the binding: '<subject>\n<user slot>\n<host slot or "">\n<scope>'
+ *   s:<sid>               the binding: '<subject>\n<user slot>\n<host slot or "">\n<scope>\n<armed>'
+ *                         (<armed>: when it and its slots were last (re-)armed, ms since the epoch)
  *   u<scope>:<subject>\n<i>   user slot i (0 <= i < max_sessions_per_user)
  *   t<scope>:<j>          host slot j (0 <= j < the server's max_sessions_total)
  *   r<scope>:<subject or "">   reclaim stamp (one round of probes per second)
@@ -28,6 +29,11 @@ var MESSAGES = respond.MESSAGES;
 
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var PENDING_SESSION_MS = 60000;
+/* A binding and its slots are re-armed (three writes) at most once a minute, not
+ * on every request: the zone's timeout, proxy_session_idle_timeout, is the
+ * backend's idle timeout plus a minute, so a session still outlives the
+ * backend's timeout after its last request. */
+var REARM_EVERY_MS = 60000;
 function userSlots(scope, subject) {
     return 'u' + scope + ':' + subject + '\n';
 }
@@ -41,14 +47,21 @@ function scopeOf(r) {
     return servers.scope(servers.name(r));
 }
 
-/* {subject, u, t, scope} of a binding's value (u, t: slot numbers, -1 for none), or null. */
+/* A binding's value, armed now. */
+function bindingValue(subject, u, t, scope) {
+    return subject + '\n' + u + '\n' + (t >= 0 ? t : '') + '\n' + scope + '\n' + Date.now();
+}
+
+/* {subject, u, t, scope, armed} of a binding's value (u, t: slot numbers, -1
+ * for none; armed: 0 when unknown), or null. */
 function parseBinding(v) {
     if (typeof v !== 'string') {
         return null;
     }
     var p = v.split('\n');
     return {subject: p[0], u: p.length > 1 && p[1] !== '' ? Number(p[1]) : -1,
-            t: p.length > 2 && p[2] !== '' ? Number(p[2]) : -1, scope: p.length > 3 ? p[3] : ''};
+            t: p.length > 2 && p[2] !== '' ? Number(p[2]) : -1, scope: p.length > 3 ? p[3] : '',
+            armed: p.length > 4 ? Number(p[4]) || 0 : 0};
 }
 
 /* The first free slot of prefix0..prefix(n-1) claimed with add() (atomic across
@@ -109,7 +122,7 @@ function cancel(r) {
 function bind(store, subject, p, sid, scope) {
     var holder = 's:' + sid;
     /* add(): an id the upstream reuses never changes owner */
-    if (!store.add(holder, subject + '\n' + p.u + '\n' + (p.t >= 0 ? p.t : '') + '\n' + scope)) {
+    if (!store.add(holder, bindingValue(subject, p.u, p.t, scope))) {
         return false;
     }
     var up = userSlots(scope, subject) + p.u;
@@ -262,20 +275,23 @@ function reserve(r, policy, subject) {
 
 /* The owner check of a request in session `sid` and the re-arm of its idle
  * timeout (the binding, then its slots, so a slot never expires before its
- * binding). 'ok', 'unknown' or 'foreign'; throws when the store refuses the
- * write (the caller denies). */
+ * binding) when it was last armed REARM_EVERY_MS ago or more. 'ok', 'unknown'
+ * or 'foreign'; throws when the store refuses the write (the caller denies). */
 function touch(sid, subject) {
     var store = ngx.shared.mcpsec_sessions;
     var holder = 's:' + sid;
-    var value = store.get(holder);
-    var b = parseBinding(value);
+    var b = parseBinding(store.get(holder));
     if (b === null) {
         return 'unknown';
     }
     if (b.subject !== subject) {
         return 'foreign';
     }
-    store.set(holder, value);
+    var age = Date.now() - b.armed;
+    if (age >= 0 && age < REARM_EVERY_MS) {
+        return 'ok';
+    }
+    store.set(holder, bindingValue(subject, b.u, b.t, b.scope));
     if (b.u >= 0) {
         store.set(userSlots(b.scope, subject) + b.u, holder);
     }
