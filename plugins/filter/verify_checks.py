@@ -19,7 +19,7 @@ options:
   _input:
     description:
       - The probes, a dict. C(service) (the default server's instance 0 unit), C(backend_port),
-        C(limits) (C(supergateway), C(nginx): highest accepted exposure scores), C(want_location)
+        C(limits) (C(supergateway) and C(nginx), the highest accepted exposure scores), C(want_location)
         (the expected redirect target, empty for any https one), C(redirect), C(noauth), C(health)
         (uri results), C(tls) (the openssl s_client loop's results, each C(item) with C(name) and
         C(accept)), C(idp) (C({ok, detail}) or null when the policy is not oidc), C(audit) (the
