@@ -5,9 +5,9 @@
 
 """The AWX surveys are valid survey specs and ask only for arguments the code declares.
 
-Every survey variable must exist in a role's ``meta/argument_specs.yml`` or in the
-argument spec the playbook validates itself (``__<name>_argument_spec`` in the play's
-vars), with a compatible type, choices that the spec allows and the spec's default.
+Every survey variable must exist in a role's ``meta/argument_specs.yml``: the main entry points
+for site.yml, for an operation the entry point its playbook includes (``include_role`` with
+``tasks_from``), with a compatible type, choices that the spec allows and the spec's default.
 """
 
 from __future__ import annotations
@@ -50,16 +50,25 @@ def _role_specs():
     return specs
 
 
-def _playbook_specs(playbook):
-    """The argument spec a playbook validates itself, from its play vars."""
+def _entry_points(playbook):
+    """(role, entry point) of every include_role with tasks_from in the playbook's tasks."""
     with open(os.path.join(REPO, playbook), encoding='utf-8') as f:
         plays = yaml.safe_load(f)
-    specs = {}
     for play in plays:
-        for key, value in (play.get('vars') or {}).items():
-            if key.startswith('__') and key.endswith('_argument_spec'):
-                for name, opt in value.items():
-                    specs[name] = dict(opt, _source=playbook)
+        for task in play.get('tasks') or []:
+            include = task.get('ansible.builtin.include_role') or {}
+            if include.get('tasks_from'):
+                yield include['name'].split('.')[-1], include['tasks_from']
+
+
+def _playbook_specs(playbook):
+    """The arguments a playbook takes: the options of the role entry points it includes."""
+    specs = {}
+    for role, entry in _entry_points(playbook):
+        with open(os.path.join(REPO, 'roles', role, 'meta', 'argument_specs.yml'), encoding='utf-8') as f:
+            options = yaml.safe_load(f)['argument_specs'][entry].get('options') or {}
+        for name, opt in options.items():
+            specs[name] = dict(opt, _source='roles/%s %s' % (role, entry))
     return specs
 
 
@@ -178,8 +187,16 @@ def test_site_surveys_never_override_the_inventory_by_default(template):
         assert item['default'] == '' and not item['required'], item['variable']
 
 
-@pytest.mark.parametrize('playbook', ['playbooks/verify.yml', 'playbooks/rotate.yml', 'playbooks/audit_report.yml'])
-def test_playbook_argument_specs_are_well_formed(playbook):
+OPERATIONS = ['playbooks/verify.yml', 'playbooks/rotate.yml', 'playbooks/audit_report.yml', 'playbooks/drain.yml',
+              'playbooks/pin_tools.yml']
+
+
+@pytest.mark.parametrize('playbook', OPERATIONS)
+def test_operations_are_role_entry_points_with_well_formed_specs(playbook):
+    """Each operation is a thin wrapper: it includes role entry points and declares no spec of its own."""
+    with open(os.path.join(REPO, playbook), encoding='utf-8') as f:
+        plays = yaml.safe_load(f)
+    assert not [k for play in plays for k in (play.get('vars') or {}) if k.endswith('_argument_spec')], playbook
     specs = _playbook_specs(playbook)
     assert specs
     for name, spec in specs.items():
@@ -188,6 +205,26 @@ def test_playbook_argument_specs_are_well_formed(playbook):
         if 'choices' in spec and 'default' in spec:
             defaults = spec['default'] if isinstance(spec['default'], list) else [spec['default']]
             assert set(defaults) <= set(spec['choices']), name
+
+
+def _role_defaults():
+    out = {}
+    for role in os.listdir(os.path.join(REPO, 'roles')):
+        path = os.path.join(REPO, 'roles', role, 'defaults', 'main.yml')
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as f:
+                out.update(yaml.safe_load(f) or {})
+    return out
+
+
+@pytest.mark.parametrize('playbook', OPERATIONS)
+def test_operation_defaults_are_the_roles_defaults(playbook):
+    """A spec's default documents the value the role's defaults/main.yml sets (written once, there)."""
+    defaults = _role_defaults()
+    for name, spec in _playbook_specs(playbook).items():
+        if 'default' in spec and '{{' not in str(spec['default']):
+            assert name in defaults, '%s: %s has a spec default but no role default' % (playbook, name)
+            assert defaults[name] == spec['default'], '%s: %s %r != %r' % (playbook, name, defaults[name], spec['default'])
 
 
 def test_collections_requirements_cover_what_the_playbooks_use():
