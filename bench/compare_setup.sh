@@ -5,8 +5,8 @@
 # upstream and the njs floor (njs_fixture.sh), and render_tree.
 set -u
 SRC=$1
-BASE=$2
-TREE=${3:-$1}
+# shellcheck disable=SC2034  # BASE and TREE: read by the sourcing script
+BASE=$2 TREE=${3:-$1}
 EXTRA_PACKAGES=wrk
 # shellcheck source=tests/njs/setup.sh
 . "$SRC/tests/njs/setup.sh"
