@@ -3,8 +3,9 @@
 # baseline revision (default: the last commit with the single-file mcpsec.js), each
 # rendered the way that tree renders itself into the same disposable container (a tree with
 # tests/njs/render.yml by its own proxy role, from this host: render_tree below; an older one
-# by its tests/njs/render.py inside, bench/compare_setup.sh), measured in alternation (A B A B ...) against a trivial upstream with wrk, with the njs
-# floor (a handler that only redirects) measured next to each. Prints medians per tree.
+# by its tests/njs/render.py inside, bench/compare_setup.sh), measured in alternation
+# (A B A B ...) against a trivial upstream with wrk, with the njs floor (a handler that only
+# redirects) measured next to each. Prints medians per tree.
 # MCPSEC_BASELINE (git revision), MCPSEC_TREE (a git revision measured instead of this
 # checkout's files), MCPSEC_BENCH_DURATION (5s), MCPSEC_BENCH_CONNECTIONS (16),
 # MCPSEC_BENCH_THREADS (2), MCPSEC_BENCH_ROUNDS (4 alternations); MCPSEC_COMPARE_INNER (the
