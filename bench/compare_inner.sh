@@ -1,18 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the container of bench/compare.sh.
 # Usage: compare_inner.sh <src-dir> <baseline-dir> [<tree-dir>, default src-dir].
-set -u
-SRC=$1
-BASE=$2
-TREE=${3:-$1}
-EXTRA_PACKAGES=wrk
-# shellcheck source=tests/njs/setup.sh
-. "$SRC/tests/njs/setup.sh"
-# shellcheck source=bench/wrk_lib.sh
-. "$SRC/bench/wrk_lib.sh"
-
-# shellcheck source=bench/njs_fixture.sh
-. "$SRC/bench/njs_fixture.sh"
+# shellcheck source=bench/compare_setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/compare_setup.sh"
 
 once() {   # url auth sid -> "p50us p99us req/s non2xx"
   local out
@@ -21,9 +11,9 @@ once() {   # url auth sid -> "p50us p99us req/s non2xx"
     "$(awk '/^Requests\/sec/{printf "%.0f", $2}' <<<"$out")" "$(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
 }
 
-start_tree() {   # tree-dir: render it (its own render.py and policy plugin) and start nginx
+start_tree() {   # tree-dir: its configuration (render_tree, compare_setup.sh) and start nginx
   nginx -s stop >/dev/null 2>&1; sleep 0.5
-  MCPSEC_BENCH=1 python3 "$1/tests/njs/render.py" "$1" bearer "$FX" >/dev/null || die "render $1"
+  render_tree "$1"
   nginx -t -q || die "nginx -t ($1)"
   nginx; sleep 0.3
   local hdr=/root/mcpsec-bench-auth.hdr

@@ -1,17 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the container of bench/nginx_cpu.sh (bench/compare.sh's).
 # Usage: nginx_cpu_inner.sh <src-dir> <baseline-dir> [<tree-dir>, default src-dir].
-set -u
-SRC=$1
-BASE=$2
-TREE=${3:-$1}
-EXTRA_PACKAGES=wrk
-# shellcheck source=tests/njs/setup.sh
-. "$SRC/tests/njs/setup.sh"
-# shellcheck source=bench/wrk_lib.sh
-. "$SRC/bench/wrk_lib.sh"
-# shellcheck source=bench/njs_fixture.sh
-. "$SRC/bench/njs_fixture.sh"   # floor.js and /tmp/call.lua; its servers are replaced below
+# shellcheck source=bench/compare_setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/compare_setup.sh"   # with njs_fixture.sh: floor.js, /tmp/call.lua; its servers are replaced below
 
 # The trivial upstream in a nginx of its own: its CPU is not booked to the front.
 cat >/etc/nginx/bench-upstream-only.conf <<'CONF'
@@ -51,9 +42,9 @@ front_ticks() {   # utime + stime of the front nginx's master and workers (clock
   echo "$total"
 }
 
-start_tree() {   # tree-dir: render it (its own render.py and policy plugin), the gateway also on TLS 9445
+start_tree() {   # tree-dir: its configuration (render_tree, compare_setup.sh), the gateway also on TLS 9445
   nginx -s stop >/dev/null 2>&1; sleep 0.5
-  MCPSEC_BENCH=1 python3 "$1/tests/njs/render.py" "$1" bearer "$FX" >/dev/null || die "render $1"
+  render_tree "$1"
   sed -i "s|listen 127.0.0.1:8080 default_server;|&\n    listen 127.0.0.1:9445 ssl; $TLS|" /etc/nginx/sites-enabled/mcpsec-test.conf
   nginx -t -q || die "nginx -t ($1)"
   nginx; sleep 0.3
