@@ -20,7 +20,7 @@ import jinja2
 src, mode, fixtures = sys.argv[1], sys.argv[2], sys.argv[3]
 # plugin_utils is a namespace package: _policy imports its sibling modules relatively.
 sys.path.insert(0, os.path.join(src, 'plugins'))
-from plugin_utils import _policy  # noqa: E402
+from plugin_utils import _policy, _servers  # noqa: E402
 import pin_ref  # noqa: E402  (tests/njs, beside this file)
 
 CONF = '/etc/nginx/mcpsec'
@@ -101,14 +101,16 @@ if os.environ.get('MCPSEC_BENCH'):
 if mode == 'bearer':
     policy['tool_pins'] = {'time': dict(pin_ref.PINS)}
 
-# The MCP servers (what roles/common's expand_servers hands the roles): the default one at
-# /mcp on 8000 (tests/njs/upstream.py), and "time" at /time/mcp on 8008 (a second upstream).
-SERVERS = [
-    {'name': 'default', 'path': '/mcp', 'upstream': 'mcpsec_backend', 'instances': 1, 'port': 8000, 'ports': [8000],
-     'session_capacity': MAX_SESSIONS_TOTAL},
-    {'name': 'time', 'path': '/time/mcp', 'upstream': 'mcpsec_backend_time', 'instances': 1, 'port': 8008,
-     'ports': [8008], 'session_capacity': 4},
-]
+# The MCP servers, expanded by the collection's own expand_servers (as roles/common does): the
+# default one at /mcp on 8000 (tests/njs/upstream.py), and "time" at /time/mcp on 8008 (a second
+# upstream). The host cap (max_sessions_total) is the filter's: proxy_max_sessions_total for the
+# default server, the capacity of its slice for "time" (4).
+_PACKAGE = {'package': 'mcp-test-server', 'version': '1.0.0', 'executable': 'mcp-test-server'}
+SERVERS = _servers.expand_servers(
+    {'default': dict(_PACKAGE), 'time': dict(_PACKAGE, port=8008, max_sessions=4)}, {},
+    {'user': 'mcp', 'group': 'mcp', 'home': '/var/lib/mcpsec', 'env_file': '/etc/mcpsec/mcp-server.env',
+     'install_dir': '/opt/mcpsec/mcp-server', 'unit': 'mcpsec-supergateway', 'base_port': 8000, 'instances': 1,
+     'max_sessions': 1000, 'session_memory_mb': 16, 'session_tasks': 2, 'max_sessions_total': MAX_SESSIONS_TOTAL})
 mcpsec = _policy.expand_policy(policy, SERVERS)
 
 search = [os.path.join(src, 'roles', 'proxy', 'templates')]
@@ -143,7 +145,6 @@ variables = {
     'proxy_audit_syslog': '',
     'proxy_basic_auth_cache_ttl': '5m',
     'proxy_list_response_max_size': '2m', 'proxy_list_read_timeout': '120s',
-    'proxy_max_sessions_total': MAX_SESSIONS_TOTAL,
     # the MCP metrics (njs/metrics.js) on the loopback status server
     'proxy_observability_enabled': os.environ.get('MCPSEC_OBSERVABILITY', 'on') != 'off',
     'common_stub_status_port': 8081, 'common_supergateway_health_path': '/healthz',
