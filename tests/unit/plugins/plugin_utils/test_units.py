@@ -99,3 +99,14 @@ def test_messages_never_carry_control_characters():
     with pytest.raises(UnitError) as info:
         parse_rate('10r/s\n\x1b[31m', 'k')
     assert '\n' not in str(info.value) and '\x1b' not in str(info.value)
+
+
+def test_the_seconds_filter_hands_playbooks_a_number():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.mcpsec.gateway.plugins.filter.seconds import seconds
+    assert seconds('24h', 'audit_window') == 86400
+    assert seconds('500ms', 'common_audit_log_flush', units=['ms', 's', 'm'], minimum=0, bare=True) == 0.5
+    with pytest.raises(AnsibleFilterError, match=r"^audit_window: duration '24x' is not valid; write N followed by s, m"):
+        seconds('24x', 'audit_window')
+    with pytest.raises(AnsibleFilterError, match=r'^seconds: units must be some of ms, s, m, h, d, w'):
+        seconds('1y', 'k', units=['y'])
