@@ -90,8 +90,8 @@ def parse_duration(value, key, units=('s', 'm', 'h', 'd', 'w'), minimum=1, maxim
     units = [u for u in DURATION_UNITS if u in units]
     fix = _duration_fix(units, bare)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UnitError(key, 'expected a duration such as %s, got %s' % (_show(DURATION_EXAMPLES[units[0]]),
-                                                                          type(value).__name__), fix)
+        example = _show(DURATION_EXAMPLES[units[0]])
+        raise UnitError(key, 'expected a duration such as %s, got %s' % (example, type(value).__name__), fix)
     if isinstance(value, int):
         seconds = value
     else:

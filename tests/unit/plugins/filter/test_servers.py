@@ -228,9 +228,8 @@ def test_what_the_slice_cannot_hold_is_named(budgets, message):
 
 def test_other_servers_ignore_the_default_servers_cap():
     """proxy_max_sessions_total caps the default server only; each other server admits its capacity."""
-    servers = expand_servers({'default': dict(LEGACY), 'time': {'package': 'mcp-server-time', 'version': '1.0.0',
-                                                      'executable': 'mcp-server-time', 'max_sessions': 4}},
-                             LEGACY, dict(DEFAULTS, max_sessions_total=8, **BUDGETS))
+    time_ = {'package': 'mcp-server-time', 'version': '1.0.0', 'executable': 'mcp-server-time', 'max_sessions': 4}
+    servers = expand_servers({'default': dict(LEGACY), 'time': time_}, LEGACY, dict(DEFAULTS, max_sessions_total=8, **BUDGETS))
     assert [(s['name'], s['max_sessions_total']) for s in servers] == [('default', 8), ('time', 4)]
 
 
