@@ -690,8 +690,9 @@ def audit_cases(secrets):
     report('audit: 401s logged as deny with a reason', bool(unauth) and all(r['decision'] == 'deny' and r['reason'] for r in unauth),
            unauth[:2])
     # the collection's own reader (audit_summary filter) must understand every line
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'plugins', 'plugin_utils'))
-    import _audit  # pylint: disable=import-outside-toplevel,import-error
+    # as a member of plugin_utils (a namespace package, as render.py imports it): _audit imports _units relatively
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'plugins'))
+    from plugin_utils import _audit  # pylint: disable=import-outside-toplevel,import-error
     summary = _audit.summarize(lines)
     report('audit: audit_summary reads every line (%d)' % summary['total'],
            summary['total'] == len(lines) and summary['invalid_lines'] == 0 and summary['untimed_lines'] == 0
