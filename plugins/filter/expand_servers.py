@@ -35,6 +35,8 @@ options:
       - The default server's layout (user, group, home, env_file, install_dir, unit), the first
         loopback port (base_port) and the budgets every server starts from (instances,
         max_sessions, session_memory_mb, session_tasks, memory_max, tasks_max).
+      - C(max_sessions_total) (proxy_max_sessions_total), when set and not null, is what the proxy
+        admits to the default server; it must be 1 up to what the default server's slice holds.
     type: dict
     required: true
 """
@@ -53,7 +55,9 @@ _value:
       C(args), C(env) (secrets), C(path), C(instances), C(max_sessions), C(session_memory_mb),
       C(session_tasks), C(user), C(group), C(home), C(env_file), C(install_dir), C(unit),
       C(slice), C(port), C(ports), C(memory_max), C(tasks_max),
-      C(session_capacity), C(command) and C(upstream).
+      C(session_capacity) (the sessions the slice's limits hold), C(max_sessions_total) (the sessions
+      the proxy admits, C(session_capacity) or C(proxy_max_sessions_total) for the default server),
+      C(command) and C(upstream).
     - C(env) holds secrets; show the list only in tasks with C(no_log).
   type: list
   elements: dict
@@ -70,7 +74,8 @@ from ansible_collections.mcpsec.gateway.plugins.plugin_utils._servers import exp
 
 _DIGITS = re.compile(r'^[0-9]+$')
 _INT_SERVER_KEYS = ('instances', 'max_sessions', 'session_memory_mb', 'session_tasks', 'port')
-_INT_DEFAULTS = ('base_port', 'instances', 'max_sessions', 'session_memory_mb', 'session_tasks', 'tasks_max')
+_INT_DEFAULTS = ('base_port', 'instances', 'max_sessions', 'session_memory_mb', 'session_tasks', 'tasks_max',
+                 'max_sessions_total')
 
 
 def _whole(value):
@@ -83,6 +88,8 @@ def _whole(value):
 def _numbers(defaults):
     """Jinja hands some of the role defaults over as text: whole numbers become ints."""
     out = dict(defaults)
+    if out.get('max_sessions_total') == '':
+        out['max_sessions_total'] = None
     for key in _INT_DEFAULTS:
         if key in out:
             out[key] = _whole(out[key])

@@ -23,17 +23,19 @@ invalid lines).
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+
+from ._units import UnitError, parse_duration
 
 DEFAULT_SERVER = 'default'
 # The counts a per-server summary keeps (the window and line counts are the log's, not a server's).
 _SERVER_KEYS = ('total', 'status_counts', 'errors', 'error_rate', 'server_errors', 'server_error_rate',
                 'top_users_429', 'top_users_403', 'top_tools', 'top_targets', 'top_methods', 'top_users',
                 'decisions')
-_WINDOW = re.compile(r'^\s*(\d+)\s*([smhdw])\s*$')
-_UNIT_SECONDS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+WINDOW_UNITS = ('s', 'm', 'h', 'd', 'w')
 
 
 class AuditError(ValueError):
@@ -58,16 +60,10 @@ def parse_time(value):
 
 def parse_window(value):
     """Seconds from ``90s``, ``15m``, ``24h``, ``7d``, ``1w`` or a plain integer of seconds."""
-    if isinstance(value, bool):
-        raise AuditError('window: expected a duration like 24h, got a boolean')
-    if isinstance(value, int):
-        if value <= 0:
-            raise AuditError('window: must be positive, got %d' % value)
-        return value
-    match = _WINDOW.match(str(value))
-    if not match or int(match.group(1)) == 0:
-        raise AuditError("window: expected N followed by s, m, h, d or w (e.g. '24h'), got %r" % (value,))
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        return parse_duration(value, 'window', units=WINDOW_UNITS)
+    except UnitError as exc:
+        raise AuditError(str(exc)) from None
 
 
 def _text(value):

@@ -84,7 +84,8 @@ def _server_list(ctx, servers):
         result.append({'name': name, 'path': str(server['path']),
                        'upstream': str(server.get('upstream') or ('mcpsec_backend' if name == DEFAULT_SERVER
                                                                   else 'mcpsec_backend_' + name)),
-                       'instances': int(server.get('instances', 1)), 'session_capacity': server.get('session_capacity')})
+                       'instances': int(server.get('instances', 1)),
+                       'session_capacity': server.get('max_sessions_total', server.get('session_capacity'))})
     return result
 
 
@@ -242,6 +243,8 @@ def _njs_policy(s, first, servers, scopes):
         'tool_limits': _sorted(dict((str(tool), _sorted(spec)) for tool, spec in s['limits'][1].items())),
         'allow_origins': s['origins'],
         'max_sessions_per_user': s['sessions'],
+        # what njs admits for the first server's view (its servers.<name>.max_sessions_total)
+        'max_sessions_total': first['max_sessions_total'],
         # per client address (IPv6: /64), fixed windows; njs holds no defaults of its own
         'refusal_limit': window_limit(s['limits'][0]['per_ip']['refusals']),
         'auth_failure_limit': window_limit(s['limits'][0]['per_ip']['auth_failures']),
@@ -331,7 +334,7 @@ def expand_policy(policy, servers=None, tool_pins=None):
     """Return the expanded policy or raise :class:`PolicyError` listing every problem.
 
     ``servers``: the servers the host serves (expand_servers' items: name, path, upstream,
-    instances, session_capacity); without it, one server named default at /mcp.
+    instances, max_sessions_total or else session_capacity); without it, one server named default at /mcp.
     ``tool_pins``: the pins file playbooks/pin_tools.yml writes (mcpsec_tool_pins), merged
     into tool_pins; one server's pins come from one of the two."""
     errors, sections = _validate(policy, servers, tool_pins)

@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from ._policy_check import ROOT, _MISSING, _check_name, _check_origin, _idx, _key, _show
+from ._units import UnitError, parse_duration, parse_rate
 
 
-RATE_RE = re.compile(r'^([1-9][0-9]{0,5})r/([sm])$')
-WINDOW_RE = re.compile(r'^([1-9][0-9]{0,5})([smh])$')
+WINDOW_UNITS = ('s', 'm', 'h')
 WINDOW_MAX = 86400
 SESSIONS_MAX = 1000
 
@@ -98,9 +97,11 @@ def _zone(ctx, path, raw, default, keys=ZONE_KEYS):
         text = ctx.string(path + '.' + key, fields[key], 'write a rate such as 10r/s or 600r/m')
         if text is None:
             ok = False
-        elif not RATE_RE.match(text.strip()):
-            ctx.err(path + '.' + key, 'rate %s is not valid' % _show(text),
-                    "write N r/s or N r/m with N >= 1, e.g. '10r/s' or '600r/m'")
+            continue
+        try:
+            parse_rate(text, path + '.' + key)
+        except UnitError as exc:
+            ctx.err(exc.key, exc.problem, exc.fix)
             ok = False
         else:
             result[key] = text.strip()
@@ -123,15 +124,11 @@ def _window(ctx, path, raw):
     text = ctx.string(path, raw, 'write a window such as 60s, 5m or 1h')
     if text is None:
         return None
-    match = WINDOW_RE.match(text.strip())
-    if not match:
-        ctx.err(path, 'window %s is not valid' % _show(text), "write N followed by s, m or h, e.g. '60s', '5m', '1h'")
+    try:
+        return parse_duration(text, path, units=WINDOW_UNITS, maximum=WINDOW_MAX)
+    except UnitError as exc:
+        ctx.err(exc.key, exc.problem, exc.fix)
         return None
-    seconds = int(match.group(1)) * {'s': 1, 'm': 60, 'h': 3600}[match.group(2)]
-    if seconds > WINDOW_MAX:
-        ctx.err(path, 'window %s is longer than 24h' % _show(text), 'use at most 24h')
-        return None
-    return seconds
 
 
 def _rate_limits(ctx, raw):
@@ -196,16 +193,14 @@ def _origins(ctx, raw):
 
 def window_limit(rate):
     """{count, window} of a fixed-window limit written as a rate: '300r/m' -> 300 per 60 s."""
-    match = RATE_RE.match(rate)
-    return {'count': int(match.group(1)), 'window': 1 if match.group(2) == 's' else 60}
+    count, window = parse_rate(rate, 'rate')
+    return {'count': count, 'window': window}
 
 
 def _retry_after(zones):
     """Seconds a client rejected by limit_req should wait: one request's worth of the slowest zone."""
     seconds = 1
     for zone in zones.values():
-        match = RATE_RE.match(zone['rate'])
-        per_second = match.group(2) == 's'
-        count = int(match.group(1))
-        seconds = max(seconds, 1 if per_second else -(-60 // count))
+        count, window = parse_rate(zone['rate'], 'rate')
+        seconds = max(seconds, -(-window // count))
     return seconds

@@ -26,6 +26,7 @@ import shlex
 from collections.abc import Mapping
 
 from ._policy_check import PolicyError, _Ctx, _key, _show, _type_name
+from ._units import UnitError, size_mib
 
 __all__ = ('expand_servers', 'server_errors', 'DEFAULT_SERVER')
 
@@ -55,8 +56,6 @@ MAX_DEFAULT_INSTANCES = 64
 # What supergateway itself takes per instance, before any session (roles/common).
 BASE_TASKS = 64
 BASE_MEMORY_MB = 256
-SIZE_RE = re.compile(r'^([0-9]+)([KMGT]?)$')
-SIZE_UNITS = {'': 1, 'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4}
 
 
 def _legacy(legacy):
@@ -267,12 +266,50 @@ def _ports(ctx, servers, base):
         server['ports'] = [server['port'] + i for i in range(server['instances'])]
 
 
-def _size_mib(text):
-    """MiB in a systemd size (1280M, 2G, 1073741824), or None for infinity, percentages, ..."""
-    match = SIZE_RE.match(str(text).strip().upper())
-    if not match:
-        return None
-    return int(match.group(1)) * SIZE_UNITS[match.group(2)] // (1024 ** 2)
+def _capacity_error(ctx, server, key, problem, fix):
+    """One error naming the slice's arithmetic, so the fix is visible without a calculator."""
+    instances = server['instances']
+    budget = 'common_supergateway_' if server['name'] == DEFAULT_SERVER else 'mcp_servers.%s.' % server['name']
+    ctx.err(key, '%s: the slice %s holds %d sessions over its %d instances (%smax_sessions %d, TasksMax %d = %d '
+            '(%d per instance) + %d per session, MemoryMax %s = %dM (%dM per instance) + %dM per session)'
+            % (problem, server['slice'], server['session_capacity'], instances, budget, server['max_sessions'],
+               server['tasks_max'], BASE_TASKS * instances, BASE_TASKS, server['session_tasks'], server['memory_max'],
+               BASE_MEMORY_MB * instances, BASE_MEMORY_MB, server['session_memory_mb']), fix)
+
+
+def _capacity(ctx, server, defaults):
+    """session_capacity: the sessions the slice's limits hold; max_sessions_total: what the proxy
+    admits (proxy_max_sessions_total for the default server, at most the capacity)."""
+    default = server['name'] == DEFAULT_SERVER
+    try:
+        memory = size_mib(server['memory_max'], 'common_supergateway_memory_max')
+    except UnitError as exc:
+        ctx.err(exc.key, exc.problem, exc.fix)
+        return
+    instances = server['instances']
+    by_memory = server['max_sessions'] if memory is None else (memory - BASE_MEMORY_MB * instances) // server['session_memory_mb']
+    by_tasks = (server['tasks_max'] - BASE_TASKS * instances) // server['session_tasks']
+    capacity = server['session_capacity'] = max(0, min(server['max_sessions'], by_tasks, by_memory))
+    admitted = defaults.get('max_sessions_total') if default else None
+    server['max_sessions_total'] = capacity if admitted is None else admitted
+    if capacity < 1:
+        key = ('common_supergateway_tasks_max' if by_tasks < 1 else 'common_supergateway_memory_max') if default \
+            else _key(_key(ROOT, server['name']), 'max_sessions')
+        _capacity_error(ctx, server, key, 'leaves no room for a session',
+                        'raise it, or lower common_supergateway_instances' if default else 'raise it (1 or more)')
+    elif admitted is not None and _admitted_problem(admitted, capacity):
+        _capacity_error(ctx, server, 'proxy_max_sessions_total', _admitted_problem(admitted, capacity),
+                        'set it to 1..%d, or leave it unset for %d, or raise common_supergateway_max_sessions (and '
+                        'common_supergateway_tasks_max / common_supergateway_memory_max if you set them)'
+                        % (capacity, capacity))
+
+
+def _admitted_problem(admitted, capacity):
+    if isinstance(admitted, bool) or not isinstance(admitted, int):
+        return 'expected an integer, got %s' % _type_name(admitted)
+    if admitted < 1:
+        return 'is %d, below 1' % admitted
+    return None if admitted <= capacity else 'is %d, more than the slice holds' % admitted
 
 
 def _finish(ctx, server, defaults):
@@ -291,10 +328,7 @@ def _finish(ctx, server, defaults):
     else:
         server['memory_max'] = '%dM' % (BASE_MEMORY_MB * instances + server['max_sessions'] * server['session_memory_mb'])
         server['tasks_max'] = BASE_TASKS * instances + server['max_sessions'] * server['session_tasks']
-    memory = _size_mib(server['memory_max'])
-    by_memory = server['max_sessions'] if memory is None else (memory - BASE_MEMORY_MB * instances) // server['session_memory_mb']
-    by_tasks = (server['tasks_max'] - BASE_TASKS * instances) // server['session_tasks']
-    server['session_capacity'] = max(0, min(server['max_sessions'], by_tasks, by_memory))
+    _capacity(ctx, server, defaults)
     bin_dir = server['install_dir'] + ('/node_modules/.bin' if server['source'] == 'npm' else '/bin')
     server['command'] = ' '.join(shlex.quote(part) for part in [bin_dir + '/' + server['executable']] + server['args'])
     # Kept as written: a name holds no '_', so '<upstream>_<i>' (an instance) never names another server.

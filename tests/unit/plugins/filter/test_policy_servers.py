@@ -130,7 +130,7 @@ def test_every_role_is_listed_at_every_server_and_njs_policy_v3_is_exactly_this(
     admin, reader, timeonly = dict(NONE, tools_all=True), dict(NONE, tools=['echo']), dict(NONE, tools=['get_current_time'])
     assert njs == {
         'version': 3, 'auth_mode': 'oidc', 'scope': 'mcp:admin mcp:time', 'users': {}, 'tool_limits': {},
-        'allow_origins': [], 'max_sessions_per_user': 10,
+        'allow_origins': [], 'max_sessions_per_user': 10, 'max_sessions_total': 32,
         'refusal_limit': {'count': 300, 'window': 60}, 'auth_failure_limit': {'count': 50, 'window': 60},
         'oidc': {'issuer': 'https://idp.example.com/realms/main', 'audience': None, 'jwks_uri': None,
                  'discovery_url': 'https://idp.example.com/realms/main/.well-known/openid-configuration',

@@ -186,8 +186,6 @@ def test_the_command_is_shell_quoted_like_the_roles_quote_filter():
       'session_memory_mb': 128, 'session_tasks': 16}, 4),                           # 768 MiB, any case
     ({'memory_max': '80%', 'tasks_max': 200, 'instances': 1, 'max_sessions': 32,
       'session_memory_mb': 128, 'session_tasks': 16}, 8),                           # % bounds nothing; (200 - 64) // 16
-    ({'memory_max': '4352M', 'tasks_max': 64, 'instances': 1, 'max_sessions': 32,
-      'session_memory_mb': 128, 'session_tasks': 16}, 0),                           # nothing left, never negative
     ({'memory_max': '2G', 'tasks_max': 10000, 'instances': 2, 'max_sessions': 32,
       'session_memory_mb': 128, 'session_tasks': 16}, 12),                          # (2048 - 512) // 128
 ])
@@ -195,6 +193,44 @@ def test_the_default_servers_capacity_is_todays_formula(defaults, capacity):
     """The cases of tests/unit/test_session_capacity.py (roles/common's formula), through the filter."""
     [server] = expand_servers(None, LEGACY, dict(DEFAULTS, **defaults))
     assert server['session_capacity'] == capacity
+
+
+BUDGETS = {'memory_max': '4352M', 'tasks_max': 576, 'instances': 1, 'max_sessions': 32,
+           'session_memory_mb': 128, 'session_tasks': 16}
+
+
+@pytest.mark.parametrize('admitted, expected', [(None, 32), (8, 8), (32, 32)])
+def test_the_proxy_admits_the_capacity_or_less(admitted, expected):
+    """max_sessions_total: what njs admits; proxy_max_sessions_total (defaults' max_sessions_total) or the capacity."""
+    [server] = expand_servers(None, LEGACY, dict(DEFAULTS, max_sessions_total=admitted, **BUDGETS))
+    assert (server['session_capacity'], server['max_sessions_total']) == (32, expected)
+
+
+@pytest.mark.parametrize('budgets, message', [
+    ({'tasks_max': 64}, 'common_supergateway_tasks_max: leaves no room for a session: the slice '
+                        'mcpsec-supergateway.slice holds 0 sessions over its 1 instances (common_supergateway_'
+                        'max_sessions 32, TasksMax 64 = 64 (64 per instance) + 16 per session, MemoryMax 4352M = 256M '
+                        '(256M per instance) + 128M per session); raise it, or lower common_supergateway_instances'),
+    ({'memory_max': '300M'}, 'common_supergateway_memory_max: leaves no room for a session'),
+    ({'max_sessions_total': 33}, 'proxy_max_sessions_total: is 33, more than the slice holds: the slice '
+                                 'mcpsec-supergateway.slice holds 32 sessions'),
+    ({'max_sessions_total': 0}, 'proxy_max_sessions_total: is 0, below 1'),
+    ({'max_sessions_total': 'many'}, 'proxy_max_sessions_total: expected an integer, got a string'),
+    ({'memory_max': '4352 MB'}, "common_supergateway_memory_max: size '4352 MB' is not valid; write bytes, or N "
+                                "with K, M, G or T (1024-based), e.g. '2G' or '1280M', or 'infinity'"),
+])
+def test_what_the_slice_cannot_hold_is_named(budgets, message):
+    """Was the proxy role's assert (configure.yml): now the filter's error, before anything changes."""
+    with pytest.raises(PolicyError) as info:
+        expand_servers(None, LEGACY, dict(DEFAULTS, **dict(BUDGETS, **budgets)))
+    assert message in str(info.value)
+
+
+def test_other_servers_ignore_the_default_servers_cap():
+    """proxy_max_sessions_total caps the default server only; each other server admits its capacity."""
+    time_ = {'package': 'mcp-server-time', 'version': '1.0.0', 'executable': 'mcp-server-time', 'max_sessions': 4}
+    servers = expand_servers({'default': dict(LEGACY), 'time': time_}, LEGACY, dict(DEFAULTS, max_sessions_total=8, **BUDGETS))
+    assert [(s['name'], s['max_sessions_total']) for s in servers] == [('default', 8), ('time', 4)]
 
 
 def test_a_default_tasks_max_that_is_no_number_is_named():
