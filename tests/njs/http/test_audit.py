@@ -37,8 +37,9 @@ def read_lines(want):
 
 def summarize(lines):
     """The collection's own reader (audit_summary filter) over the lines."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'plugins', 'plugin_utils'))
-    import _audit  # pylint: disable=import-outside-toplevel,import-error
+    # as a member of plugin_utils (a namespace package): _audit imports _units relatively
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'plugins'))
+    from plugin_utils import _audit  # pylint: disable=import-outside-toplevel,import-error
     return _audit.summarize(lines)
 
 
