@@ -165,8 +165,8 @@ def drift(report, mode):
 
 def drift_lines(items, server=None):
     """One line per drifted tool, naming both digests (what a scheduled check fails with)."""
-    return ['%s%s %s: pin %s, server %s' % (server + '/' if server else '', item['tool'], item['status'],
-                                             item['pin'] or '-', item['digest'])
+    prefix = server + '/' if server else ''
+    return ['%s%s %s: pin %s, server %s' % (prefix, item['tool'], item['status'], item['pin'] or '-', item['digest'])
             for item in items]
 
 

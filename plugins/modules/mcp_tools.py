@@ -95,7 +95,7 @@ drift:
   type: list
   elements: dict
 drift_lines:
-  description: One line per drift entry, C(<server>/<tool> <status>: pin <pin>, server <digest>).
+  description: "One line per drift entry: C(<server>/<tool> <status>: pin <pin>, server <digest>)."
   returned: success
   type: list
   elements: str

@@ -141,8 +141,8 @@ def nft_row(result, port):
         for chain in nft['input_chains']:
             if str(chain['policy']) not in policies:
                 policies.append(str(chain['policy']))
-        detail = 'input policy %s, accepting rules: %s' % ('/'.join(policies) or 'none',
-                                                            '; '.join(nft['accepting_rules']) or 'none')
+        accepting = '; '.join(nft['accepting_rules']) or 'none'
+        detail = 'input policy %s, accepting rules: %s' % ('/'.join(policies) or 'none', accepting)
     else:
         detail = 'nft failed: %s' % (result or {}).get('stderr', (result or {}).get('msg', '?'))
     return _row('nftables input drops %s' % port, nft.get('closed', False), detail)
