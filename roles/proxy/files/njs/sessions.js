@@ -29,11 +29,15 @@ var MESSAGES = respond.MESSAGES;
 
 var SESSION_ID_RE = /^[\x21-\x7e]{1,128}$/;
 var PENDING_SESSION_MS = 60000;
-/* A binding and its slots are re-armed (three writes) at most once a minute, not
- * on every request: the zone's timeout, proxy_session_idle_timeout, is the
- * backend's idle timeout plus a minute, so a session still outlives the
- * backend's timeout after its last request. */
-var REARM_EVERY_MS = 60000;
+/* A binding and its slots are re-armed (three writes) not on every request but
+ * once $mcpsec_session_rearm_ms has passed since the last time: at most once a
+ * minute and at least four times per proxy_session_idle_timeout (the zone's
+ * timeout, by default the backend's idle timeout plus a minute), so a session
+ * in use never expires. Without a usable value, every request re-arms. */
+function rearmEveryMs(r) {
+    var ms = Number(r.variables.mcpsec_session_rearm_ms);
+    return ms > 0 && ms <= 60000 ? ms : 0;
+}
 function userSlots(scope, subject) {
     return 'u' + scope + ':' + subject + '\n';
 }
@@ -275,9 +279,9 @@ function reserve(r, policy, subject) {
 
 /* The owner check of a request in session `sid` and the re-arm of its idle
  * timeout (the binding, then its slots, so a slot never expires before its
- * binding) when it was last armed REARM_EVERY_MS ago or more. 'ok', 'unknown'
+ * binding) when it was last armed rearmMs ago or more. 'ok', 'unknown'
  * or 'foreign'; throws when the store refuses the write (the caller denies). */
-function touch(sid, subject) {
+function touch(sid, subject, rearmMs) {
     var store = ngx.shared.mcpsec_sessions;
     var holder = 's:' + sid;
     var b = parseBinding(store.get(holder));
@@ -288,7 +292,7 @@ function touch(sid, subject) {
         return 'foreign';
     }
     var age = Date.now() - b.armed;
-    if (age >= 0 && age < REARM_EVERY_MS) {
+    if (age >= 0 && age < rearmMs) {
         return 'ok';
     }
     store.set(holder, bindingValue(subject, b.u, b.t, b.scope));
@@ -452,7 +456,7 @@ function own(r, subject) {
     }
     var owned;
     try {
-        owned = touch(sid, subject);  /* the owner check; re-arms the idle timeout */
+        owned = touch(sid, subject, rearmEveryMs(r));  /* the owner check; re-arms the idle timeout */
     } catch (e) {
         ngx.log(ngx.ERR, 'mcpsec: session store refused a refresh (' + e.message + '): denying');
         respond.deny(r, 503, 'session_store_full', null, {'Retry-After': '5'});
