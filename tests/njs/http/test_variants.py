@@ -1,4 +1,6 @@
 """bearer mode variants: a small host session cap (hostcap); the limit zones at 32k, filled (stores)."""
+import time
+
 import pytest
 
 from gateway import error_log
@@ -27,6 +29,22 @@ def test_host_session_cap(client, check, addresses):
     won = [x for x in res if x[0] == 200 and x[1]]
     check('per-subject cap under the host cap: 6 concurrent initializes of one subject admit exactly 2 (%s)'
           % tally(res), len(won) == 2 and all(x[0] == 429 for x in res if x[0] != 200), res)
+
+
+@pytest.mark.applies(modes=('bearer',), variants=('hostcap',))
+def test_short_idle_timeout_keeps_sessions_in_use(client, check):
+    """proxy_session_idle_timeout 8s (a binding re-armed at most every 2 s): a session used every
+    1.5 s for 12 s stays bound; its sibling, unused for those 12 s, is forgotten (404)."""
+    _r, busy = client.initialize('u21')
+    _r, idle = client.initialize('u21')
+    statuses = []
+    for i in range(8):
+        time.sleep(1.5)
+        statuses.append(client.post('u21', rpc('ping', None, i + 1), sid=busy).status_code)
+    late = client.post('u21', rpc('ping', None, 100), sid=idle)
+    check('idle timeout 8s: a session pinged every 1.5 s for 12 s answers every time (%s); the unused one '
+          'is forgotten: %d' % (statuses, late.status_code),
+          busy and idle and statuses == [200] * 8 and late.status_code == 404, (statuses, late))
 
 
 def full_store(check, name, send, limit, expect_reason, log_text):
