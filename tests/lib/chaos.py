@@ -135,7 +135,7 @@ class Drill:
 
     def token_flood(self, worker: int) -> None:
         n = worker
-        body = h.rpc("tools/list")
+        body = h.rpc_text("tools/list")
         while self.running():
             src = h.source_v4(1, n % 60000)
             self.addresses.add(src)
@@ -186,10 +186,10 @@ class Drill:
                 r = bob.call("get-env")
                 self.denied.add("get-env as reader %d" % r.status)
             elif kind == 1:
-                r = bob.post(h.rpc("tools/list"), sid=str(uuid.uuid4()))
+                r = bob.post(h.rpc_text("tools/list"), sid=str(uuid.uuid4()))
                 self.denied.add("unknown session id %d" % r.status)
             else:
-                r = bob.post(h.rpc("tools/list"), sid=self.current_sid or str(uuid.uuid4()))
+                r = bob.post(h.rpc_text("tools/list"), sid=self.current_sid or str(uuid.uuid4()))
                 self.denied.add("alice's session id %d" % r.status)
             n += 1
             time.sleep(0.15)
@@ -214,7 +214,7 @@ class Drill:
                 continue
             out: list = [None, None]
             rid = 7000 + n
-            bodies = [h.rpc("tools/list", {}, rid), h.rpc("ping", None, rid)]
+            bodies = [h.rpc_text("tools/list", {}, rid), h.rpc_text("ping", None, rid)]
             threads = [threading.Thread(target=self.post_into, args=(bob, bodies[k], out, k)) for k in range(2)]
             for t in threads:
                 t.start()

@@ -138,7 +138,8 @@ def raw_exchange(payload: bytes, source: str | None = None, timeout: float = 5.0
 
 # ---------------------------------------------------------------- MCP
 
-def rpc(method: str, params: dict | None = None, id_: int | str | None = 1) -> str:
+def rpc_text(method: str, params: dict | None = None, id_: int | str | None = 1) -> str:
+    # The body as JSON text (mcp_wire.rpc is the dict: one meaning per name across tests/lib).
     msg: dict = {"jsonrpc": "2.0", "method": method}
     if id_ is not None:
         msg["id"] = id_
@@ -164,12 +165,12 @@ class Mcp:
         return request("POST", "/mcp", self.headers(sid), body, source or self.source, timeout)
 
     def open(self, timeout: float = 30.0) -> Result:
-        r = self.post(rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+        r = self.post(rpc_text("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                                          "clientInfo": {"name": "mcpsec-isolation", "version": "1"}}),
                       timeout=timeout)
         if r.status == 200 and r.headers.get("mcp-session-id"):
             sid = r.headers["mcp-session-id"]
-            n = self.post(rpc("notifications/initialized", id_=None), sid=sid, timeout=timeout)
+            n = self.post(rpc_text("notifications/initialized", id_=None), sid=sid, timeout=timeout)
             if n.status in (200, 202):
                 self.sid = sid
             else:
@@ -178,7 +179,7 @@ class Mcp:
 
     def call(self, tool: str, arguments: dict | None = None, id_: int = 1, source: str | None = None,
              timeout: float = 10.0) -> Result:
-        return self.post(rpc("tools/call", {"name": tool, "arguments": arguments or {}}, id_), sid=self.sid,
+        return self.post(rpc_text("tools/call", {"name": tool, "arguments": arguments or {}}, id_), sid=self.sid,
                          source=source, timeout=timeout)
 
     def close(self) -> Result:
@@ -329,7 +330,7 @@ def case_net64(tokens: dict) -> dict:
     # (windows are clock minutes: failures spread over two need up to twice 50 to meet it)
     fails = []
     for _i in range(110):
-        fails.append(request("POST", "/mcp", bad, rpc("ping"), "fd00:1:2:5::a").status)
+        fails.append(request("POST", "/mcp", bad, rpc_text("ping"), "fd00:1:2:5::a").status)
         if fails[-1] != 401:
             break
     same_net = Mcp(tokens["alice"], "fd00:1:2:5::b").open()
@@ -507,14 +508,14 @@ def case_refusal_flood(tokens: dict) -> dict:
     statuses = []
     try:
         for i in range(1000):
-            statuses.append(request("POST", "/mcp", bob.headers("random-%d-%s" % (i, time.time())), rpc("ping", id_=i),
+            statuses.append(request("POST", "/mcp", bob.headers("random-%d-%s" % (i, time.time())), rpc_text("ping", id_=i),
                                     conn=conn).status)
     finally:
         conn.close()
     alice = Mcp(tokens["alice"], "127.0.67.2")
     alice.open()
     ok = alice.call("echo", {"message": "ordinary"})
-    mistakes = [alice.post(rpc("ping"), sid="typo-%d" % i).status for i in range(5)]
+    mistakes = [alice.post(rpc_text("ping"), sid="typo-%d" % i).status for i in range(5)]
     ok2 = alice.call("echo", {"message": "still fine"})
     alice.close()
     return {"flood": {str(s): statuses.count(s) for s in sorted(set(statuses))},
@@ -563,7 +564,7 @@ class Sampler:
 def initialize_body(**params) -> str:
     p = {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "mcpsec-spawn", "version": "1"}}
     p.update(params)
-    return rpc("initialize", p)
+    return rpc_text("initialize", p)
 
 
 def spawn_variants(token: str, source: str) -> dict:
@@ -577,7 +578,7 @@ def spawn_variants(token: str, source: str) -> dict:
            {"protocolVersion": PROTOCOL_VERSION, "capabilities": [], "clientInfo": {"name": "x", "version": "1"}},
            {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "x"}}]
     variants += [({"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
-                  rpc("initialize", bad[i % 4])) for i in range(20)]
+                  rpc_text("initialize", bad[i % 4])) for i in range(20)]
     answers: dict = {}
     for headers, body in variants:
         h = dict(base)
@@ -593,7 +594,7 @@ def spawn_variants_one(token: str, source: str, n: int) -> dict:
     headers = [({"Content-Type": "application/json", "Accept": "application/json"}, initialize_body()),
                ({"Content-Type": "text/plain", "Accept": "application/json, text/event-stream"}, initialize_body()),
                ({"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
-                rpc("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}}))][n % 3]
+                rpc_text("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}}))][n % 3]
     h = {"Authorization": "Bearer " + token}
     h.update(headers[0])
     r = request("POST", "/mcp", h, headers[1], source)
@@ -670,8 +671,8 @@ def case_id_race(tokens: dict, rounds: int = 50) -> dict:
         rid = 9000 + i
         barrier = threading.Barrier(3)
         out: list = [None, None, None]
-        jobs = [rpc("tools/call", {"name": "echo", "arguments": {"message": big}}, 8000 + i),
-                rpc("tools/list", {}, rid), rpc("ping", None, rid)]
+        jobs = [rpc_text("tools/call", {"name": "echo", "arguments": {"message": big}}, 8000 + i),
+                rpc_text("tools/list", {}, rid), rpc_text("ping", None, rid)]
         threads = [threading.Thread(target=run, args=(k, b, barrier, out)) for k, b in enumerate(jobs)]
         for t in threads:
             t.start()
@@ -696,11 +697,11 @@ def case_uri(tokens: dict) -> dict:
     allowed document, then the same escapes out of the glob that server-everything would resolve."""
     bob = Mcp(tokens["bob"], "127.0.74.1")
     bob.open(timeout=30.0)
-    listed = bob.post(rpc("resources/list", {}, 1), sid=bob.sid).json() or {}
+    listed = bob.post(rpc_text("resources/list", {}, 1), sid=bob.sid).json() or {}
     uris = [x.get("uri") for x in (listed.get("result") or {}).get("resources") or []]
     doc = uris[0] if uris else "demo://resource/static/document/none"
     out = {"listed": uris, "allowed": doc}
-    r = bob.post(rpc("resources/read", {"uri": doc}, 2), sid=bob.sid)
+    r = bob.post(rpc_text("resources/read", {"uri": doc}, 2), sid=bob.sid)
     out["allowed_read"] = "%d %s" % (r.status, "contents" if (r.json() or {}).get("result", {}).get("contents") else r.reason())
     base = "demo://resource/static/document/"
     target = "dynamic/text/1"
@@ -713,7 +714,7 @@ def case_uri(tokens: dict) -> dict:
              "an encoded slash": base + "..%2F..%2F" + target}
     for i, (label, uri) in enumerate(forms.items()):
         for method in ("resources/read", "resources/subscribe"):
-            r = bob.post(rpc(method, {"uri": uri}, 10 + i), sid=bob.sid)
+            r = bob.post(rpc_text(method, {"uri": uri}, 10 + i), sid=bob.sid)
             out["%s %s" % (method, label)] = "%d %s" % (r.status, r.reason()[:60])
     bob.close()
     return out
