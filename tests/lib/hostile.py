@@ -166,7 +166,7 @@ class Mcp:
 
     def open(self, timeout: float = 30.0) -> Result:
         r = self.post(rpc_text("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                                         "clientInfo": {"name": "mcpsec-isolation", "version": "1"}}),
+                                              "clientInfo": {"name": "mcpsec-isolation", "version": "1"}}),
                       timeout=timeout)
         if r.status == 200 and r.headers.get("mcp-session-id"):
             sid = r.headers["mcp-session-id"]
