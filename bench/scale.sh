@@ -9,10 +9,15 @@
 #      has supergateway_instances)
 #   e  ContextForge (mcp-contextforge-gateway, pinned, venv in the host; JWT, SQLite) with its
 #      mcpgateway.translate bridge in front of the same stdio server
+#   p  a plain TLS proxy_pass (the same nginx, no njs, keep-alive) in front of a bare instance
+#   f  the njs floor: the same, through a js_content handler that only redirects
+#   s  one bare stock supergateway (the converged install copied, the bridge patch taken back
+#      out with the role's own patch data: bench/unpatch.py)
 # Prints req/s, p50, p99 and the ratio to (a) per row, the CPU time each process group spent
-# per call (bench/scale_cpu.py), a 16-core prediction, and the capacity of a host (PSS and
-# tasks of a session's server child against the unit's MemoryMax/MemoryHigh and TasksMax).
-# DURATION (10s per run), ROUNDS (3), MCPSEC_BENCH_PREFIX (container names, default
+# per call (bench/scale_cpu.py), issue #25's two ratios (nginx CPU per call through the gateway
+# over the plain proxy's, supergateway's patched over stock), a 16-core prediction, and the
+# capacity of a host (PSS and tasks of a session's server child against the unit's
+# MemoryMax/MemoryHigh and TasksMax). DURATION (10s per run), ROUNDS (5), MCPSEC_BENCH_PREFIX (container names, default
 # mcpsec-bench-scale), MCPSEC_BENCH_KEEP=1 keeps the hosts (MCPSEC_BENCH_CONVERGE=0 then skips
 # the converge of hosts kept from a run of the same tree), PREDICT_CORES (16).
 set -euo pipefail
@@ -24,7 +29,7 @@ export MCPSEC_BENCH_PREFIX=${MCPSEC_BENCH_PREFIX:-mcpsec-bench-scale}
 ONE=$MCPSEC_BENCH_PREFIX-one
 MANY=$MCPSEC_BENCH_PREFIX-many
 DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PREDICT_CORES=${PREDICT_CORES:-16}
 SECRETS=$ROOT/.cache/bench
 LOG=/tmp/$MCPSEC_BENCH_PREFIX-molecule.log
@@ -66,11 +71,17 @@ done
 inner() {   # host args...: the credential goes by environment, not in argv
   BENCH_AUTH="Bearer $(cat "$SECRETS/alice-token")" docker exec -e BENCH_AUTH "$1" bash /root/mcpsec-bench/scale_inner.sh "${@:2}"
 }
+# The stock row's file: the installed (patched) one taken back to stock on this side, with the
+# role's patch data and the source_patch module's checks (bench/unpatch.py).
+sg_version=$(inner "$ONE" sg-version)
+sg_file=$(python unpatch.py "$sg_version" --path)
+inner "$ONE" sg-file "$sg_file" | python unpatch.py "$sg_version" |
+  docker exec -i "$ONE" bash /root/mcpsec-bench/scale_inner.sh stock-file
 inner "$ONE" setup one
-rows=(a b c e)
+rows=(a b c p f s e)
 if [ "$instances" = 1 ]; then
   inner "$MANY" setup many
-  rows=(a b c d e)
+  rows=(a b c d p f s e)
 fi
 host_of() { if [ "$1" = d ]; then echo "$MANY"; else echo "$ONE"; fi; }
 
@@ -97,6 +108,9 @@ declare -A label=(
   [b]="(b) two bare supergateway instances, 4 sessions each"
   [c]="(c) gateway (TLS, bearer, authorization, audit), 1 instance"
   [d]="(d) gateway, one instance per CPU ($(docker exec "$MANY" nproc 2>/dev/null || echo '?'))"
+  [p]="(p) plain TLS proxy_pass (same nginx, no njs) to a bare instance"
+  [f]="(f) njs floor (a handler that only redirects, then as p)"
+  [s]="(s) one bare stock supergateway $sg_version (no bridge patch)"
   [e]="(e) ContextForge $(docker exec "$ONE" /opt/mcpsec-bench/contextforge/bin/pip show mcp-contextforge-gateway 2>/dev/null | awk '/^Version:/{print $2}') (JWT, SQLite, translate bridge, http)"
 )
 # .res lines: round p50_us p99_us requests duration_us non2xx socket_errors
@@ -109,7 +123,7 @@ printf '%s per run, %s rounds, rows interleaved (order rotating each round), med
   "$DURATION" "$ROUNDS" "$load_before" "$load_after"
 echo '| row (tools/call echo, 8 sessions) | req/s | p50 | p99 | vs (a), same round | req/s each round | non-2xx + socket errors |'
 echo '| --- | --- | --- | --- | --- | --- | --- |'
-for row in a b c d e; do
+for row in a b c d p f s e; do
   if [ ! -f "$OUT/$row.res" ]; then
     printf '| %s | not run: supergateway_instances not available in this tree | | | | | |\n' "${label[$row]}"
     continue
@@ -137,7 +151,7 @@ printf 'the rest of the machine (other containers) used meanwhile; cores: busy C
 echo '| row | nginx | supergateway | session children | ContextForge | wrk | other in host | outside | server side (nginx + supergateway + children + ContextForge) | cores busy |'
 echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
 declare -A server_us sg_us
-for row in a b c d e; do
+for row in a b c d p f s e; do
   [ -f "$OUT/$row.res" ] || continue
   line="| $row"
   for g in "${groups[@]}" outside; do
@@ -148,6 +162,25 @@ for row in a b c d e; do
   sg_us[$row]=$(cpu_us "$row" supergateway)
   printf '%s | %s | %s |\n' "$line" "${server_us[$row]}" "$(cpu_us "$row" cores)"
 done
+
+# Issue #25's ratios: CPU per call of one group in two rows, the median of the same-round ratios.
+cpu_round() {   # row group -> "round µs-per-call" lines, sorted by round
+  join <(sort "$OUT/$1.res") <(sort "$OUT/$1.cpu") | awk -v g="$2" '{
+    for (i = 8; i <= NF; i++) { split($i, kv, "="); if (kv[1] == g) printf "%s %.3f\n", $1, kv[2] * 1e6 / $4 } }' | sort
+}
+cpu_ratio() {   # row-a row-b group -> median over rounds of (row-a's µs per call / row-b's)
+  join <(cpu_round "$1" "$3") <(cpu_round "$2" "$3") | awk '$3 > 0 {printf "%.3f\n", $2 / $3}' | med
+}
+gw_row=c
+[ -f "$OUT/d.res" ] && gw_row=d
+printf '\nnginx CPU per call, gateway (c) / plain TLS proxy (p): %s (target <= 1.6; %s µs / %s µs)\n' \
+  "$(cpu_ratio c p nginx)" "$(cpu_us c nginx)" "$(cpu_us p nginx)"
+printf 'nginx CPU per call, njs floor (f) / plain TLS proxy (p): %s (%s µs)\n' "$(cpu_ratio f p nginx)" "$(cpu_us f nginx)"
+printf 'supergateway CPU per call, patched (a) / stock (s): %s (target <= 0.8; %s µs / %s µs)\n' \
+  "$(cpu_ratio a s supergateway)" "$(cpu_us a supergateway)" "$(cpu_us s supergateway)"
+printf 'gateway (%s) / one bare supergateway (a), req/s of the same round: %s (target >= 0.8)\n' "$gw_row" \
+  "$(join <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/$gw_row.res" | sort) \
+    <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/a.res" | sort) | awk '{printf "%.3f\n", $2 / $3}' | med)"
 
 # The model: clients elsewhere (no wrk on the host). One supergateway event loop serves at most
 # 1e6 / (its µs per call) req/s whatever the cores; the host serves at most

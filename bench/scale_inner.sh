@@ -4,8 +4,11 @@
 #   scale_inner.sh setup one|many   BENCH_AUTH=<the gateway's Authorization value>
 #       one: two bare supergateway instances (transient units, the converged unit's command
 #       line on ports 8101 and 8102), ContextForge (pinned, in a venv) with its translate
-#       bridge in front of the same stdio server, 8 sessions for each row, each checked
-#       with one tools/call; many: the 8 gateway sessions only.
+#       bridge in front of the same stdio server, a plain TLS proxy_pass (nginx, no njs) and
+#       the njs floor (a handler that only redirects) in front of the first bare instance, a bare stock supergateway (the converged install
+#       copied, the bridge patch taken back out: $STATE/stock-file, given by bench/scale.sh),
+#       8 sessions for each row, each checked with one tools/call; many: the 8 gateway
+#       sessions only.
 #   scale_inner.sh run <row> <duration>   one wrk run of a row: prints "ROW ..." and "CPU ..."
 #   scale_inner.sh capacity               PSS and tasks of a session's server child, what
 #                                         the unit's limits admit
@@ -64,11 +67,16 @@ times_n() {   # n word -> the word n times, one a line
   for _i in $(seq 1 "$1"); do printf '%s\n' "$2"; done
 }
 
-bare_start() {   # port: the converged unit's supergateway command line as a bare transient unit
-  local unit=$1 port=$2 exec_line args=() user envfile
+bare_start() {   # unit port [install-dir]: the converged unit's supergateway command line as a
+  # bare transient unit; with install-dir, that supergateway install instead of the unit's
+  local unit=$1 port=$2 dir=${3:-} exec_line args=() user envfile
   # the instance's own port (a number or ${MCPSEC_INSTANCE_PORT}) replaced before the shell reads it
   exec_line=$(systemctl cat "$unit" | sed -n '/^ExecStart=/,/[^\\]$/p' | sed 's/\\$//' | tr -d '\n' |
     sed -E "s/--port +[^ ]+/--port $port/")
+  if [ -n "$dir" ]; then
+    grep -q ' [^ ]*/node_modules/supergateway/dist/index\.js ' <<<"$exec_line" || die "no supergateway path in $unit"
+    exec_line=$(sed -E "s| [^ ]*/node_modules/supergateway/dist/index\\.js | $dir/node_modules/supergateway/dist/index.js |" <<<"$exec_line")
+  fi
   eval "args=(${exec_line#ExecStart=})"   # systemd's quoting of --stdio "..." is the shell's here
   user=$(systemctl show -p User --value "$unit")
   envfile=$(systemctl show -p EnvironmentFiles --value "$unit" | awk '{print $1}')
@@ -161,6 +169,88 @@ EOF
   } >"$STATE/e"
 }
 
+plain_start() {   # port floor-port backend-port: a plain TLS proxy_pass to a backend, no njs,
+  # and on floor-port the njs floor (a js_content handler that only redirects to the same proxy
+  # location: what any njs enforcement point pays before its first check); the site's
+  # certificate and the http-level TLS settings of the converged nginx, keep-alive to the
+  # backend, the proxy settings of the gateway's backend location (buffering and cache off)
+  local port=$1 floor=$2 backend=$3 site cert key
+  site=$(grep -l 'ssl_certificate ' /etc/nginx/sites-enabled/* | head -1)
+  [ -n "$site" ] || die "no TLS site in /etc/nginx/sites-enabled"
+  cert=$(awk '$1=="ssl_certificate"{sub(/;$/, "", $2); print $2; exit}' "$site")
+  key=$(awk '$1=="ssl_certificate_key"{sub(/;$/, "", $2); print $2; exit}' "$site")
+  (umask 022 && mkdir -p /etc/nginx/mcpsec-bench && cat >/etc/nginx/mcpsec-bench/floor.js <<'EOF'
+function handle(r) {
+    r.internalRedirect('@backend');
+}
+
+export default {handle};
+EOF
+  )
+  (umask 022 && cat >/etc/nginx/conf.d/mcpsec-bench-plain.conf <<EOF
+upstream mcpsec_bench_plain {
+    server 127.0.0.1:$backend;
+    keepalive 32;
+}
+server {
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $cert;
+    ssl_certificate_key $key;
+    access_log off;
+    location = /mcp {
+        proxy_pass http://mcpsec_bench_plain;
+        proxy_http_version 1.1;
+        proxy_set_header Host \$host;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+        proxy_cache off;
+    }
+}
+server {
+    listen 127.0.0.1:$floor ssl;
+    ssl_certificate $cert;
+    ssl_certificate_key $key;
+    access_log off;
+    js_import mcpsec_bench_floor from /etc/nginx/mcpsec-bench/floor.js;
+    location = /mcp {
+        js_content mcpsec_bench_floor.handle;
+    }
+    location @backend {
+        proxy_pass http://mcpsec_bench_plain;
+        proxy_http_version 1.1;
+        proxy_set_header Host \$host;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+        proxy_cache off;
+    }
+}
+EOF
+  )
+  nginx -t -q || die "nginx -t with the plain proxy and the njs floor"
+  systemctl reload nginx
+  for _i in $(seq 1 50); do
+    ss -ltn | grep -q "127.0.0.1:$port " && ss -ltn | grep -q "127.0.0.1:$floor " && return 0
+    sleep 0.2
+  done
+  die "the plain proxy and the njs floor do not listen on $port and $floor"
+}
+
+stock_install() {   # dir: the unit's supergateway install copied to dir, its patched file
+  # replaced by the stock one bench/scale.sh computed ($STATE/stock-file: path, then content)
+  local dir=$1 src rel
+  src=$(sg_dir)
+  [ -d "$src/node_modules" ] || die "no supergateway install found"
+  [ -s "$STATE/stock-file" ] || die "no stock file given (bench/scale.sh writes $STATE/stock-file)"
+  rel=$(head -1 "$STATE/stock-file")
+  rm -rf "$dir"
+  mkdir -p "$(dirname "$dir")"
+  cp -a "$src" "$dir"
+  tail -n +2 "$STATE/stock-file" >"$dir/$rel"
+  chmod 644 "$dir/$rel"
+  cmp -s "$src/$rel" "$dir/$rel" && die "the stock file equals the installed one: is the bridge patch applied?"
+  chmod -R go+rX "$dir"
+}
+
 cf_pause() {   # STOP|CONT: ContextForge idles at ~0.2 CPU (its background loops), so it is
   # stopped outside its own runs and takes nothing from the other rows
   systemctl -q is-active mcpsec-bench-cf 2>/dev/null || return 0
@@ -178,7 +268,7 @@ setup() {
   unit=${units[0]}
   # A clean gateway: no sessions (children, nginx bindings) left from an earlier run.
   systemctl restart "${units[@]}" nginx
-  local gw=() a=() b=()
+  local gw=() a=() b=() p=() f=() s=()
   mapfile -t gw < <(times_n "$SESSIONS" https://127.0.0.1/mcp)
   if [ "$kind" = many ]; then
     open_sessions d "$gw_hdr" echo "${gw[@]}"
@@ -191,6 +281,15 @@ setup() {
   open_sessions a "$none" echo "${a[@]}"
   mapfile -t b < <(times_n $((SESSIONS / 2)) http://127.0.0.1:8101/mcp; times_n $((SESSIONS / 2)) http://127.0.0.1:8102/mcp)
   open_sessions b "$none" echo "${b[@]}"
+  plain_start 9443 9444 8101
+  mapfile -t p < <(times_n "$SESSIONS" https://127.0.0.1:9443/mcp)
+  open_sessions p "$none" echo "${p[@]}"
+  mapfile -t f < <(times_n "$SESSIONS" https://127.0.0.1:9444/mcp)
+  open_sessions f "$none" echo "${f[@]}"
+  stock_install /opt/mcpsec-bench/supergateway-stock
+  bare_start "$unit" 8103 /opt/mcpsec-bench/supergateway-stock
+  mapfile -t s < <(times_n "$SESSIONS" http://127.0.0.1:8103/mcp)
+  open_sessions s "$none" echo "${s[@]}"
   cf_start "$unit"
 }
 
@@ -253,9 +352,21 @@ capacity() {   # PSS and tasks of each session's server child (all instances), a
     "$(IFS=,; echo "${per[*]}")"
 }
 
+sg_dir() {   # the converged unit's supergateway install directory
+  local units=()
+  mapfile -t units < <(gateway_units)
+  [ "${#units[@]}" -gt 0 ] || die "no mcpsec-supergateway unit on this host"
+  systemctl cat "${units[0]}" | grep -oE ' [^ ]*/node_modules/supergateway/dist/index\.js' | head -1 |
+    sed -E 's|^ ||; s|/node_modules/supergateway/dist/index\.js$||'
+}
+
 case "${1:-}" in
   setup) setup "${2:?one or many}" ;;
+  sg-version) python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+      "$(sg_dir)/node_modules/supergateway/package.json" ;;
+  sg-file) cat "$(sg_dir)/${2:?path inside the install directory}" ;;
+  stock-file) cat >"$STATE/stock-file" ;;
   run) run_row "${2:?row}" "${3:?duration}" ;;
   capacity) capacity ;;
-  *) die "usage: scale_inner.sh setup one|many | run <row> <duration> | capacity" ;;
+  *) die "usage: scale_inner.sh setup one|many | run <row> <duration> | capacity | sg-version | sg-file <path> | stock-file" ;;
 esac
