@@ -243,7 +243,8 @@ stock_install() {   # dir: the unit's supergateway install copied to dir, its pa
   [ -s "$STATE/stock-file" ] || die "no stock file given (bench/scale.sh writes $STATE/stock-file)"
   rel=$(head -1 "$STATE/stock-file")
   rm -rf "$dir"
-  mkdir -p "$(dirname "$dir")"
+  (umask 022 && mkdir -p "$(dirname "$dir")")
+  chmod go+rX "$(dirname "$dir")"   # the bridge runs as the gateway's user
   cp -a "$src" "$dir"
   tail -n +2 "$STATE/stock-file" >"$dir/$rel"
   chmod 644 "$dir/$rel"
