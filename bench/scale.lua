@@ -21,10 +21,11 @@ function setup(thread)
   end
 end
 
-local req
+local headers, path, body_head, body_tail
+local calls = 0
 
 function init(_)
-  local headers = {
+  headers = {
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json, text/event-stream",
     ["MCP-Protocol-Version"] = "2025-06-18",
@@ -32,13 +33,17 @@ function init(_)
   local auth = os.getenv("BENCH_AUTH")
   if auth and auth ~= "" then headers["Authorization"] = auth end
   if sid ~= "" and sid ~= "-" then headers["Mcp-Session-Id"] = sid end
-  req = wrk.format("POST", os.getenv("BENCH_PATH"), headers,
-    '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. (os.getenv("BENCH_TOOL") or "echo")
-    .. '","arguments":{"message":"bench"}}}')
+  path = os.getenv("BENCH_PATH")
+  body_head = '{"jsonrpc":"2.0","id":'
+  body_tail = ',"method":"tools/call","params":{"name":"' .. (os.getenv("BENCH_TOOL") or "echo")
+    .. '","arguments":{"message":"bench"}}}'
 end
 
+-- A new JSON-RPC id for every call: MCP forbids reusing a request id within a session, and the
+-- gateway refuses an id whose previous request it has not finished logging (njs/inflight.js).
 function request()
-  return req
+  calls = calls + 1
+  return wrk.format("POST", path, headers, body_head .. calls .. body_tail)
 end
 
 function done(summary, latency, _)
