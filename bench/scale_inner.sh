@@ -174,7 +174,7 @@ plain_start() {   # port floor-port backend-port: a plain TLS proxy_pass to a ba
   # location: what any njs enforcement point pays before its first check); the site's
   # certificate and the http-level TLS settings of the converged nginx, keep-alive to the
   # backend, the proxy settings of the gateway's backend location (buffering and cache off)
-  local port=$1 floor=$2 backend=$3 site cert key
+  local port=$1 floor=$2 backend=$3 site cert key proxy
   site=$(grep -l 'ssl_certificate ' /etc/nginx/sites-enabled/* | head -1)
   [ -n "$site" ] || die "no TLS site in /etc/nginx/sites-enabled"
   cert=$(awk '$1=="ssl_certificate"{sub(/;$/, "", $2); print $2; exit}' "$site")
@@ -187,6 +187,13 @@ function handle(r) {
 export default {handle};
 EOF
   )
+  # one proxy block for both rows: they differ by the njs handler only
+  local proxy='proxy_pass http://mcpsec_bench_plain;
+        proxy_http_version 1.1;
+        proxy_set_header Host $host;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+        proxy_cache off;'
   (umask 022 && cat >/etc/nginx/conf.d/mcpsec-bench-plain.conf <<EOF
 upstream mcpsec_bench_plain {
     server 127.0.0.1:$backend;
@@ -198,12 +205,7 @@ server {
     ssl_certificate_key $key;
     access_log off;
     location = /mcp {
-        proxy_pass http://mcpsec_bench_plain;
-        proxy_http_version 1.1;
-        proxy_set_header Host \$host;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-        proxy_cache off;
+        $proxy
     }
 }
 server {
@@ -216,12 +218,7 @@ server {
         js_content mcpsec_bench_floor.handle;
     }
     location @backend {
-        proxy_pass http://mcpsec_bench_plain;
-        proxy_http_version 1.1;
-        proxy_set_header Host \$host;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-        proxy_cache off;
+        $proxy
     }
 }
 EOF
