@@ -70,6 +70,21 @@ for required in default standalone auth oidc acme ops clients conformance isolat
   [ -f "molecule/$required/molecule.yml" ] || { echo "test.sh: expected Molecule scenario molecule/$required is missing" >&2; exit 1; }
 done
 
+# The host ports the scenarios publish (molecule/*/molecule.yml) mostly lie in the kernel's
+# ephemeral range (32768-60999), where an outgoing connection of another scenario can hold one
+# just when docker binds it ("bind: address already in use", seen once in acme): they are
+# reserved, so that no connection is given one. Best effort: where /proc/sys is read-only the
+# run goes on as before.
+published=$(grep -ohE '127\.0\.0\.1:[0-9]+:' molecule/*/molecule.yml | cut -d: -f2 | sort -un | paste -sd, - || true)
+if [ -n "$published" ]; then
+  reserved=$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null || true)
+  if { printf '%s\n' "${reserved:+$reserved,}$published" >/proc/sys/net/ipv4/ip_local_reserved_ports; } 2>/dev/null; then
+    echo "test.sh: the scenarios' published ports are kept out of the ephemeral range: $published"
+  else
+    echo "test.sh: could not reserve the scenarios' published ports ($published): a port an outgoing connection holds can fail a scenario's create" >&2
+  fi
+fi
+
 # MCPSEC_JOBS scenarios at a time (default 2): each has its own containers, ports and
 # secrets, and much of a converge waits on package downloads and service starts. Each
 # scenario's output is printed whole when it ends.
