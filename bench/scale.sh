@@ -14,10 +14,11 @@
 #   s  one bare stock supergateway (the converged install copied, the bridge patch taken back
 #      out with the role's own patch data: bench/unpatch.py)
 # Prints req/s, p50, p99 and the ratio to (a) per row, the CPU time each process group spent
-# per call (bench/scale_cpu.py), issue #25's two ratios (nginx CPU per call through the gateway
-# over the plain proxy's, supergateway's patched over stock), a 16-core prediction, and the
-# capacity of a host (PSS and tasks of a session's server child against the unit's
-# MemoryMax/MemoryHigh and TasksMax). DURATION (10s per run), ROUNDS (5), MCPSEC_BENCH_PREFIX (container names, default
+# per call (bench/scale_cpu.py), issue #25's ratios (nginx CPU per call through the gateway and
+# through the njs floor over the plain proxy's, supergateway's patched over stock, the gateway's
+# req/s over one bare supergateway's), a 16-core prediction, and the capacity of a host (PSS and
+# tasks of a session's server child against the unit's MemoryMax/MemoryHigh and TasksMax).
+# DURATION (10s per run), ROUNDS (5), MCPSEC_BENCH_PREFIX (container names, default
 # mcpsec-bench-scale), MCPSEC_BENCH_KEEP=1 keeps the hosts (MCPSEC_BENCH_CONVERGE=0 then skips
 # the converge of hosts kept from a run of the same tree), PREDICT_CORES (16).
 set -euo pipefail
@@ -116,6 +117,10 @@ declare -A label=(
 # .res lines: round p50_us p99_us requests duration_us non2xx socket_errors
 med() { sort -n | awk '{a[NR]=$1} END { if (NR == 0) print ""; else if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 rps_of() { awk '{printf "%.0f\n", $4 / ($5 / 1e6)}' "$OUT/$1.res"; }
+rps_ratio() {   # row-a row-b -> median over rounds of (row-a's req/s / row-b's), same round
+  join <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/$1.res" | sort) \
+    <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/$2.res" | sort) | awk '{printf "%.3f\n", $2 / $3}' | med
+}
 
 printf '\n%s; %s CPUs; %s; %s concurrent sessions, wrk 1 thread + 1 connection per session,\n' \
   "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" "$(git -C "$ROOT" log -1 --format='commit %h')" 8
@@ -128,8 +133,7 @@ for row in a b c d p f s e; do
     printf '| %s | not run: supergateway_instances not available in this tree | | | | | |\n' "${label[$row]}"
     continue
   fi
-  ratios=$(join <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/$row.res" | sort) \
-    <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/a.res" | sort) | awk '{printf "%.3f\n", $2 / $3}' | med)
+  ratios=$(rps_ratio "$row" a)
   printf '| %s | %s | %.2f ms | %.2f ms | %.2f× | %s | %s |\n' "${label[$row]}" "$(rps_of "$row" | med | awk '{printf "%.0f", $1}')" \
     "$(awk '{print $2}' "$OUT/$row.res" | med | awk '{print $1 / 1000}')" \
     "$(awk '{print $3}' "$OUT/$row.res" | med | awk '{print $1 / 1000}')" "$ratios" \
@@ -179,8 +183,7 @@ printf 'nginx CPU per call, njs floor (f) / plain TLS proxy (p): %s (%s µs)\n' 
 printf 'supergateway CPU per call, patched (a) / stock (s): %s (target <= 0.8; %s µs / %s µs)\n' \
   "$(cpu_ratio a s supergateway)" "$(cpu_us a supergateway)" "$(cpu_us s supergateway)"
 printf 'gateway (%s) / one bare supergateway (a), req/s of the same round: %s (target >= 0.8)\n' "$gw_row" \
-  "$(join <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/$gw_row.res" | sort) \
-    <(awk '{printf "%s %.0f\n", $1, $4 / ($5 / 1e6)}' "$OUT/a.res" | sort) | awk '{printf "%.3f\n", $2 / $3}' | med)"
+  "$(rps_ratio "$gw_row" a)"
 
 # The model: clients elsewhere (no wrk on the host). One supergateway event loop serves at most
 # 1e6 / (its µs per call) req/s whatever the cores; the host serves at most
